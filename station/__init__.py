@@ -1,0 +1,1 @@
+"""Tem station runtime: config, outbox, MQTT link, commands and flows."""

@@ -1,0 +1,1 @@
+"""Tem hub: Flask site (resolver, operator UI, API), ingestor and broker control."""

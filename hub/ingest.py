@@ -1,0 +1,282 @@
+"""The ingestor: takes station messages off the broker, applies them to the
+database in batches, and acknowledges events only after they are committed.
+
+What cannot be applied (malformed, unknown or mis-addressed sender, forged
+serial) goes to the quarantine table with the reason; an illegal lifecycle
+step is stored as a refused event and raises an alert. Nothing is dropped."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import Alert, Batch, Event, Product, Quarantine, Stamp, Station, TelemetrySample, utcnow
+from tem import lifecycle, messages, topics
+
+log = logging.getLogger(__name__)
+BATCH_MAX = 500
+BATCH_WAIT_S = 0.02
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class Outcome:
+    acks: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    new_events: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    refused: int = 0
+
+
+def _text(payload: bytes) -> str:
+    return payload[: messages.MAX_BYTES].decode("utf-8", errors="replace")
+
+
+def _event_id(payload: bytes) -> str | None:
+    """The id of an event we could not validate, so it can still be acknowledged."""
+    try:
+        return str(uuid.UUID(str(json.loads(payload).get("id"))))
+    except Exception:
+        return None
+
+
+class Applier:
+    """Applies one batch of messages in one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    def apply(self, batch: list[Incoming]) -> Outcome:
+        out = Outcome()
+        with self.sessions() as s, s.begin():
+            self._apply(s, batch, out)
+        return out
+
+    def _apply(self, s: Session, batch: list[Incoming], out: Outcome) -> None:
+        senders = set()
+        for m in batch:
+            try:
+                senders.add(topics.split(m.topic)[0])
+            except ValueError:
+                pass
+        stations = {st.id: st for st in s.scalars(select(Station).where(Station.id.in_(senders)))}
+        events: list[Any] = []
+
+        def quarantine(m: Incoming, station: str | None, reason: str, ack_to: str | None = None) -> None:
+            s.add(Quarantine(topic=m.topic[:200], station_id=station, reason=reason, payload=_text(m.payload)))
+            out.quarantined += 1
+            event_id = _event_id(m.payload) if ack_to else None
+            if event_id:
+                out.acks[ack_to].append(event_id)  # type: ignore[index]
+
+        for m in batch:
+            try:
+                sender, kind = topics.split(m.topic)
+            except ValueError as exc:
+                quarantine(m, None, str(exc))
+                continue
+            station = stations.get(sender)
+            if station is None:
+                quarantine(m, sender, f"unknown station {sender!r}: not registered on this hub")
+                continue
+            try:
+                if kind == "evt":
+                    ev = messages.parse_event(m.payload)
+                    if ev.station != sender:
+                        quarantine(m, sender, f"station {sender} sent an event in the name of {ev.station}",
+                                   ack_to=sender)
+                        continue
+                    events.append(ev)
+                elif kind == "state":
+                    st = messages.parse(messages.StateMessage, m.payload)
+                    station.online = st.state == "online"
+                    station.last_seen = utcnow()
+                elif kind == "tele":
+                    tele = messages.parse(messages.Telemetry, m.payload)
+                    station.online = True
+                    station.last_seen = utcnow()
+                    station.config_version = tele.config_version
+                    body = tele.model_dump(mode="json", exclude_none=True)
+                    station.telemetry = body
+                    s.add(TelemetrySample(station_id=sender, at=tele.at, body=body))
+                else:
+                    quarantine(m, sender, f"stations do not publish on {kind!r} topics")
+            except messages.MessageError as exc:
+                quarantine(m, sender, f"invalid {kind} message: {exc}", ack_to=sender if kind == "evt" else None)
+        if events:
+            self._apply_events(s, events, out)
+
+    def _apply_events(self, s: Session, events: list[Any], out: Outcome) -> None:
+        rows = [{"id": str(e.id), "station_id": e.station, "seq": e.seq, "type": e.type,
+                 "serial": getattr(e, "serial", None), "at": e.at, "received_at": utcnow(),
+                 "applied": True, "body": e.model_dump(mode="json", exclude_none=True)}
+                for e in sorted(events, key=lambda e: str(e.id))]  # one lock order across ingestors
+        dialect = s.get_bind().dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
+        inserted = set(s.scalars(ins.values(rows).on_conflict_do_nothing(index_elements=["id"])
+                                 .returning(Event.id)))
+        for e in events:
+            out.acks[e.station].append(str(e.id))
+        out.duplicates += len(events) - len(inserted)
+        fresh = sorted((e for e in events if str(e.id) in inserted), key=lambda e: (e.station, e.seq))
+        out.new_events += len(fresh)
+        serials = sorted({e.serial for e in fresh if hasattr(e, "serial") and e.serial})
+        stamps = {st.serial: st for st in s.scalars(
+            select(Stamp).where(Stamp.serial.in_(serials)).order_by(Stamp.serial).with_for_update())} if serials else {}
+        refusals: dict[str, str] = {}
+        for e in fresh:
+            reason = self._apply_one(s, e, stamps)
+            if reason:
+                refusals[str(e.id)] = reason
+        if refusals:
+            out.refused += len(refusals)
+            for event_id, reason in refusals.items():
+                s.execute(Event.__table__.update().where(Event.id == event_id)
+                          .values(applied=False, refusal=reason[:300]))
+
+    def _apply_one(self, s: Session, e: Any, stamps: dict[str, Stamp]) -> str | None:
+        if e.type == "alert":
+            s.add(Alert(kind=e.code, station_id=e.station, serial=e.serial, message=e.message))
+            return None
+        if e.type == "command_result":
+            return None
+        stamp = stamps.get(e.serial)
+        if stamp is None:
+            reason = f"not a Tem stamp: serial {e.serial} was never issued by this hub"
+            s.add(Quarantine(topic=topics.topic(e.station, "evt"), station_id=e.station, reason=reason,
+                             payload=json.dumps(e.model_dump(mode="json"))))
+            s.add(Alert(kind="unknown_stamp", station_id=e.station, serial=e.serial,
+                        message=f"{e.type} of an unknown stamp at station {e.station}"))
+            return reason
+        if e.gtin and stamp.gtin and e.gtin != stamp.gtin:
+            reason = f"serial {e.serial} belongs to GTIN {stamp.gtin}, not {e.gtin}"
+            s.add(Alert(kind="wrong_product", station_id=e.station, serial=e.serial, message=reason))
+            return reason
+        batch = None
+        if e.type == "activated":
+            gtin = e.gtin or stamp.gtin
+            batch = s.scalars(select(Batch).join(Product).where(Product.gtin == gtin, Batch.lot == e.lot)).first()
+            if batch is None:
+                reason = f"batch {e.lot} of product {gtin} is not registered"
+                s.add(Alert(kind="unknown_batch", station_id=e.station, serial=e.serial, message=reason))
+                return reason
+        result = lifecycle.apply(
+            lifecycle.State(stamp.state), e.type,
+            stamp_batch=stamp.batch.lot if stamp.batch else None,
+            event_batch=batch.lot if batch else None)
+        if not result.ok:
+            s.add(Alert(kind="illegal_transition", station_id=e.station, serial=e.serial,
+                        message=f"{e.type} refused: {result.reason}"))
+            return result.reason
+        stamp.state = result.state.value
+        if e.type == "printed" and stamp.printed_at is None:
+            stamp.printed_at = e.at
+        elif e.type == "activated" and result.changed:
+            stamp.activated_at = e.at
+            stamp.batch_id = batch.id  # type: ignore[union-attr]
+            stamp.gtin = stamp.gtin or batch.product.gtin  # type: ignore[union-attr]
+        elif e.type == "sold":
+            stamp.sold_at = e.at
+        elif e.type == "voided":
+            stamp.void_reason = e.reason
+        elif e.type == "checked":
+            stamp.checks += 1
+        return None
+
+
+class Ingestor:
+    """One ingestor process's MQTT side: a clean session on the shared subscription."""
+
+    def __init__(self, sessions: sessionmaker[Session], host: str, port: int, username: str, password: str,
+                 on_outcome: Callable[[Outcome], None] | None = None):
+        self.applier = Applier(sessions)
+        self.on_outcome = on_outcome
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tem-ingest-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.on_message = lambda _c, _u, msg: self._queue.put(Incoming(msg.topic, msg.payload))
+        self._host, self._port = host, port
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the ingestor: %s", reason)
+            return
+        client.subscribe([(topics.shared("evt"), 1), (topics.shared("tele"), 0), (topics.wildcard("state"), 1)])
+        self.connected.set()
+        log.info("ingestor connected to %s:%s", self._host, self._port)
+
+    def run(self) -> None:
+        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=True)
+        self.client.loop_start()
+        try:
+            while not self._stop.is_set():
+                batch = self._take()
+                if batch:
+                    self._commit(batch)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _take(self) -> list[Incoming]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + BATCH_WAIT_S
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _commit(self, batch: list[Incoming]) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                out = self.applier.apply(batch)
+                break
+            except OperationalError as exc:
+                # Database away, locked, or a deadlock with another ingestor: nothing was
+                # committed and nothing acknowledged, so trying the same batch again is safe.
+                log.warning("database error, retrying in %.1fs: %s", delay, exc.orig)
+                time.sleep(delay)
+                delay = min(delay * 2, 5)
+        else:
+            return
+        for station, ids in out.acks.items():
+            for i in range(0, len(ids), messages.MAX_ACK_IDS):
+                ack = messages.Ack(ids=[uuid.UUID(x) for x in ids[i:i + messages.MAX_ACK_IDS]])
+                self.client.publish(topics.topic(station, "ack"), ack.dump(), qos=1)
+        if self.on_outcome:
+            self.on_outcome(out)

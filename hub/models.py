@@ -1,0 +1,140 @@
+"""The hub's tables (SQLAlchemy 2). Schema changes go through Alembic (hub/migrations)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Cooperative(Base):
+    __tablename__ = "cooperative"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    province: Mapped[str] = mapped_column(String(100), default="")
+    district: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    gs1_prefix: Mapped[str | None] = mapped_column(String(12))
+
+
+class Product(Base):
+    __tablename__ = "product"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14), unique=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(100), default="")
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("cooperative.id"))
+    cooperative: Mapped[Cooperative] = relationship()
+
+
+class Batch(Base):
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("product_id", "lot"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    lot: Mapped[str] = mapped_column(String(20))
+    packed_on: Mapped[dt.date | None] = mapped_column(Date)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    quantity: Mapped[int | None]
+    place: Mapped[str] = mapped_column(String(200), default="")
+    product: Mapped[Product] = relationship()
+
+
+class Station(Base):
+    __tablename__ = "station"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    place: Mapped[str] = mapped_column(String(200), default="")
+    cooperative_id: Mapped[int | None] = mapped_column(ForeignKey("cooperative.id"))
+    # Mosquitto password-file hash of the station's broker secret; the secret itself is never stored.
+    broker_hash: Mapped[str] = mapped_column(String(300), default="")
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"))  # codes are topped up for it
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[dt.datetime | None]
+    config_version: Mapped[int | None]
+    telemetry: Mapped[dict[str, Any] | None]
+    codes_sent_at: Mapped[dt.datetime | None]
+
+
+class Stamp(Base):
+    __tablename__ = "stamp"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    state: Mapped[str] = mapped_column(String(10), default="issued")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
+    station_id: Mapped[str | None] = mapped_column(ForeignKey("station.id"))  # allocated to
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    printed_at: Mapped[dt.datetime | None]
+    activated_at: Mapped[dt.datetime | None]
+    sold_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(40))
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[Batch | None] = relationship()
+
+
+class Event(Base):
+    """Every event a station or person recorded, applied or refused, exactly once by id."""
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_serial_at", "serial", "at"), Index("ix_event_station_seq", "station_id", "seq"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(20))
+    serial: Mapped[str | None] = mapped_column(String(16))
+    at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    applied: Mapped[bool] = mapped_column(Boolean, default=True)
+    refusal: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[dict[str, Any]]
+
+
+class Quarantine(Base):
+    """Messages that could not be applied, kept with the reason; never silently dropped."""
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    topic: Mapped[str] = mapped_column(String(200))
+    station_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    station_id: Mapped[str | None] = mapped_column(String(32))
+    serial: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[dt.datetime | None]
+
+
+class TelemetrySample(Base):
+    __tablename__ = "telemetry"
+    __table_args__ = (Index("ix_telemetry_station_at", "station_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime]
+    body: Mapped[dict[str, Any]]
+
+
+class Counter(Base):
+    """Named counters (the next stamp number), taken under a row lock."""
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,46 @@
+"""Flask application factory: settings from the environment (or a test's mapping),
+one database session per request, one blueprint per audience."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from hub import db as hubdb
+from hub.keys import load_keyring
+from hub.settings import Settings
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    test_config = test_config or {}
+    settings = Settings.from_env(test_config.get("TEM_INSTANCE"))
+    app = Flask(__name__, instance_path=str(settings.instance), instance_relative_config=True)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        DATABASE_URL=settings.database_url,
+        PUBLIC_HOST=settings.public_host,
+    )
+    app.config.update(test_config)
+    engine = hubdb.make_engine(app.config["DATABASE_URL"])
+    app.extensions["tem.sessions"] = hubdb.sessions(engine)
+    app.extensions["tem.keyring"] = load_keyring(settings.instance / "keys.json")
+    app.extensions["tem.settings"] = settings
+    app.teardown_appcontext(_close_session)
+
+    from hub import resolver
+    app.register_blueprint(resolver.bp)
+    return app
+
+
+def db() -> Session:
+    """The request's database session."""
+    if "db" not in g:
+        g.db = current_app.extensions["tem.sessions"]()
+    return g.db
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

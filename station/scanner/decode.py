@@ -1,0 +1,99 @@
+"""Frames in, validated stamp URLs out: a fast zxing-cpp pass, then a fallback ladder on hard frames."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zxingcpp
+
+from tem.stamp import StampURLError, parse_stamp_url
+
+# QRCode is a family in zxing-cpp 3.x (Model 1, Model 2, Micro, rMQR); a Micro QR
+# found in label print or texture is a classic false read, and Tem prints Model 2 only.
+_MODEL2 = zxingcpp.BarcodeFormat.QRCodeModel2
+
+
+def _accept(text: str, hosts: frozenset[str] | None) -> bool:
+    try:
+        parse_stamp_url(text, hosts)
+    except StampURLError:
+        return False
+    return True
+
+
+def _zxing(gray: np.ndarray, **options) -> tuple[list[str], int]:
+    """Payloads read, and how many symbols were located but failed to decode."""
+    found = zxingcpp.read_barcodes(gray, formats=_MODEL2, return_errors=True, **options)
+    texts, failed = [], 0
+    for b in found:
+        if b.format != _MODEL2:
+            continue
+        if b.valid:
+            texts.append(b.text)
+        else:
+            failed += 1
+    return texts, failed
+
+
+def decode(frame: np.ndarray, hosts: frozenset[str] | None = None,
+           budget_ms: float | None = None) -> list[str]:
+    """All stamp URLs readable in a BGR (or grey) frame, each validated; never a wrong payload.
+
+    budget_ms bounds the fallback ladder; the first pass always runs."""
+    from station.scanner import ladder  # deferred: keeps the fast path import light
+
+    deadline = None if budget_ms is None else time.perf_counter() + budget_ms / 1000
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    texts, failed = _zxing(gray)
+    accepted = _unique(t for t in texts if _accept(t, hosts))
+    # The ladder costs time, so only frames that look like they hold an unread code get it.
+    if failed or ladder.has_candidates(gray, known=len(accepted)):
+        for text in ladder.run(gray, deadline, len(accepted)):
+            if text not in accepted and _accept(text, hosts):
+                accepted.append(text)
+    return accepted
+
+
+def _unique(texts) -> list[str]:
+    out: list[str] = []
+    for t in texts:
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def decode_file(path: str | Path, hosts: frozenset[str] | None = None) -> list[str]:
+    """Read a photo from disk; raises FileNotFoundError/ValueError for unreadable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such photo: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"not an image OpenCV can read: {path}")
+    return decode(image, hosts)
+
+
+class Deduper:
+    """A stamp held under the camera is seen in many frames; count it once per appearance.
+
+    A payload is new when it was not seen within hold_s; each sighting extends the hold,
+    so a pack left in view is not counted again until it has been out of view hold_s."""
+
+    def __init__(self, hold_s: float = 2.0):
+        self.hold_s = hold_s
+        self._last_seen: dict[str, float] = {}
+
+    def new(self, payloads: list[str], now: float | None = None) -> list[str]:
+        now = time.monotonic() if now is None else now
+        fresh = []
+        for p in payloads:
+            last = self._last_seen.get(p)
+            if (last is None or now - last > self.hold_s) and p not in fresh:
+                fresh.append(p)
+            self._last_seen[p] = now
+        # Forget old sightings so a long shift does not grow the table without bound.
+        if len(self._last_seen) > 4096:
+            self._last_seen = {k: t for k, t in self._last_seen.items() if now - t <= self.hold_s}
+        return fresh

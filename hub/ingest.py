@@ -24,14 +24,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from hub.models import Alert, Batch, Event, Product, Quarantine, Stamp, Station, TelemetrySample, utcnow
+from hub.models import Alert, Batch, Event, Product, Quarantine, Stamp, Station, TelemetrySample, aware, utcnow
+from hub.stamps import mint
 from tem import lifecycle, messages, topics
+from tem.codes import Keyring
 
 log = logging.getLogger(__name__)
 BATCH_MAX = 500
 BATCH_WAIT_S = 0.02
+CODES_LOW = 200  # top a print station up when it reports fewer codes than this
+CODES_BLOCK = 500
+CODES_RETRY = dt.timedelta(seconds=60)
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Outcome:
     duplicates: int = 0
     quarantined: int = 0
     refused: int = 0
+    commands: list[tuple[str, messages.Command]] = field(default_factory=list)
 
 
 def _text(payload: bytes) -> str:
@@ -64,8 +70,9 @@ def _event_id(payload: bytes) -> str | None:
 class Applier:
     """Applies one batch of messages in one transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], keyring: Keyring | None = None):
         self.sessions = sessions
+        self.keyring = keyring
 
     def apply(self, batch: list[Incoming]) -> Outcome:
         out = Outcome()
@@ -120,12 +127,24 @@ class Applier:
                     body = tele.model_dump(mode="json", exclude_none=True)
                     station.telemetry = body
                     s.add(TelemetrySample(station_id=sender, at=tele.at, body=body))
+                    self._top_up(s, station, tele, out)
                 else:
                     quarantine(m, sender, f"stations do not publish on {kind!r} topics")
             except messages.MessageError as exc:
                 quarantine(m, sender, f"invalid {kind} message: {exc}", ack_to=sender if kind == "evt" else None)
         if events:
             self._apply_events(s, events, out)
+
+    def _top_up(self, s: Session, station: Station, tele: messages.Telemetry, out: Outcome) -> None:
+        """Send a print station a new block of codes before it runs out."""
+        if (self.keyring is None or station.product_id is None or tele.codes_left is None
+                or tele.codes_left >= CODES_LOW
+                or (station.codes_sent_at and utcnow() - aware(station.codes_sent_at) < CODES_RETRY)):
+            return
+        gtin = s.get(Product, station.product_id).gtin  # type: ignore[union-attr]
+        serials = mint(s, self.keyring, gtin, CODES_BLOCK, station.id)
+        station.codes_sent_at = utcnow()
+        out.commands.append((station.id, messages.Command(name="add_codes", args={"gtin": gtin, "serials": serials})))
 
     def _apply_events(self, s: Session, events: list[Any], out: Outcome) -> None:
         rows = [{"id": str(e.id), "station_id": e.station, "seq": e.seq, "type": e.type,
@@ -143,10 +162,12 @@ class Applier:
         out.new_events += len(fresh)
         serials = sorted({e.serial for e in fresh if hasattr(e, "serial") and e.serial})
         stamps = {st.serial: st for st in s.scalars(
-            select(Stamp).where(Stamp.serial.in_(serials)).order_by(Stamp.serial).with_for_update())} if serials else {}
+            select(Stamp).where(Stamp.serial.in_(serials)).order_by(Stamp.serial)
+            .options(selectinload(Stamp.batch)).with_for_update())} if serials else {}
+        batches: dict[tuple[str | None, str], Batch | None] = {}
         refusals: dict[str, str] = {}
         for e in fresh:
-            reason = self._apply_one(s, e, stamps)
+            reason = self._apply_one(s, e, stamps, batches)
             if reason:
                 refusals[str(e.id)] = reason
         if refusals:
@@ -155,7 +176,8 @@ class Applier:
                 s.execute(Event.__table__.update().where(Event.id == event_id)
                           .values(applied=False, refusal=reason[:300]))
 
-    def _apply_one(self, s: Session, e: Any, stamps: dict[str, Stamp]) -> str | None:
+    def _apply_one(self, s: Session, e: Any, stamps: dict[str, Stamp],
+                   batches: dict[tuple[str | None, str], Batch | None]) -> str | None:
         if e.type == "alert":
             s.add(Alert(kind=e.code, station_id=e.station, serial=e.serial, message=e.message))
             return None
@@ -176,7 +198,10 @@ class Applier:
         batch = None
         if e.type == "activated":
             gtin = e.gtin or stamp.gtin
-            batch = s.scalars(select(Batch).join(Product).where(Product.gtin == gtin, Batch.lot == e.lot)).first()
+            if (gtin, e.lot) not in batches:
+                batches[gtin, e.lot] = s.scalars(select(Batch).join(Product).options(selectinload(Batch.product))
+                                                 .where(Product.gtin == gtin, Batch.lot == e.lot)).first()
+            batch = batches[gtin, e.lot]
             if batch is None:
                 reason = f"batch {e.lot} of product {gtin} is not registered"
                 s.add(Alert(kind="unknown_batch", station_id=e.station, serial=e.serial, message=reason))
@@ -209,8 +234,8 @@ class Ingestor:
     """One ingestor process's MQTT side: a clean session on the shared subscription."""
 
     def __init__(self, sessions: sessionmaker[Session], host: str, port: int, username: str, password: str,
-                 on_outcome: Callable[[Outcome], None] | None = None):
-        self.applier = Applier(sessions)
+                 keyring: Keyring | None = None, on_outcome: Callable[[Outcome], None] | None = None):
+        self.applier = Applier(sessions, keyring)
         self.on_outcome = on_outcome
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
@@ -278,5 +303,7 @@ class Ingestor:
             for i in range(0, len(ids), messages.MAX_ACK_IDS):
                 ack = messages.Ack(ids=[uuid.UUID(x) for x in ids[i:i + messages.MAX_ACK_IDS]])
                 self.client.publish(topics.topic(station, "ack"), ack.dump(), qos=1)
+        for station, cmd in out.commands:
+            self.client.publish(topics.topic(station, "cmd"), cmd.dump(), qos=1)
         if self.on_outcome:
             self.on_outcome(out)

@@ -4,13 +4,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything Tem stores is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -26,6 +31,9 @@ class Cooperative(Base):
     district: Mapped[str] = mapped_column(String(100), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     gs1_prefix: Mapped[str | None] = mapped_column(String(12))
+    # WGS84 position of the farm or shed, for the map link on public pages (0002).
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
 
 class Product(Base):
@@ -37,6 +45,7 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(100), default="")
     cooperative_id: Mapped[int] = mapped_column(ForeignKey("cooperative.id"))
     cooperative: Mapped[Cooperative] = relationship()
+    photo_url: Mapped[str | None] = mapped_column(String(300))  # shown on the public page (0002)
 
 
 class Batch(Base):
@@ -67,6 +76,10 @@ class Station(Base):
     config_version: Mapped[int | None]
     telemetry: Mapped[dict[str, Any] | None]
     codes_sent_at: Mapped[dt.datetime | None]
+    # Where a stall stands: "where to buy" on public pages and clone detection by distance (0002).
+    province: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
 
 class Stamp(Base):
@@ -138,3 +151,34 @@ class Counter(Base):
     __tablename__ = "counter"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class DiaryEntry(Base):
+    """A step in a batch's production diary: planting, harvest, processing, packing, inspection, transport."""
+    __tablename__ = "diary_entry"
+    __table_args__ = (Index("ix_diary_batch_day", "batch_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    stage: Mapped[str] = mapped_column(String(20))  # planting|harvest|processing|packing|inspection|transport|other
+    day: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    who: Mapped[str] = mapped_column(String(200), default="")
+    place: Mapped[str] = mapped_column(String(200), default="")
+    # "device" when a station recorded it, "person" when someone typed it in: consumers are told which.
+    recorded_by: Mapped[str] = mapped_column(String(10), default="person")
+    station_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Certificate(Base):
+    """A certificate a product holds (VietGAP, OCOP stars, organic), with issuer and validity."""
+    __tablename__ = "certificate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # vietgap|ocop|organic|globalgap|other
+    number: Mapped[str] = mapped_column(String(60), default="")
+    issuer: Mapped[str] = mapped_column(String(200), default="")
+    stars: Mapped[int | None]  # OCOP rating, 3-5
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    url: Mapped[str | None] = mapped_column(String(300))  # the issuer's record, when public

@@ -59,6 +59,7 @@ class PrinterConfig(_Section):
     template: Literal["62", "29x90", "62x29", "50x30"] = Field("62x29", description="label template")
     dpi: int = Field(300, description="printer resolution in dots per inch")
     output_dir: Path | None = Field(None, description="where the file driver writes labels (default DATA_DIR/labels)")
+    black_red_roll: bool = Field(False, description="Brother QL-800 series: a black/red DK-22251 roll is loaded (needs a two-colour raster)")
 
 
 class PrintFlowConfig(_Section):

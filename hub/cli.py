@@ -1,0 +1,145 @@
+"""`tem`: run the hub, the ingestor, the embedded broker and the demo; admin commands."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from hub import db as hubdb
+from hub.broker import Broker
+from hub.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True)
+def main(verbose: bool) -> None:
+    """Tem hub: traceability stamps."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to the newest schema."""
+    s = _settings()
+    s.instance.mkdir(parents=True, exist_ok=True)
+    hubdb.upgrade(s.database_url)
+    click.echo(f"database ready: {s.database_url}")
+
+
+def write_broker(s: Settings, broker: Broker) -> None:
+    from hub.stations import broker_accounts
+    with hubdb.sessions(hubdb.make_engine(s.database_url))() as session:
+        broker.write(broker_accounts(session, s.hub_mqtt_password))
+
+
+@main.command()
+def broker() -> None:
+    """Run the embedded Mosquitto broker with logins and ACL from the station registry."""
+    s = _settings()
+    if not s.embedded_broker:
+        raise click.ClickException("MQTT_URL names an external broker: configure that one instead")
+    b = Broker(s.broker_dir, port=s.mqtt_port)
+    write_broker(s, b)
+    b.start()
+    click.echo(f"mosquitto listening on 127.0.0.1:{b.port} (config {b.conf})")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: (write_broker(s, b), b.reload()))
+    try:
+        while not stop.wait(1):
+            if b.proc and b.proc.poll() is not None:
+                raise click.ClickException(f"mosquitto stopped:\n{b.log_tail()}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+
+
+@main.command()
+def ingest() -> None:
+    """Take station messages off the broker into the database."""
+    from hub.ingest import Ingestor
+    from hub.keys import load_keyring
+    s = _settings()
+    log = logging.getLogger("tem.ingest")
+
+    def report(out):  # type: ignore[no-untyped-def]
+        if out.new_events or out.duplicates or out.quarantined:
+            log.info("stored %d new events, %d duplicates, %d quarantined, %d refused",
+                     out.new_events, out.duplicates, out.quarantined, out.refused)
+
+    ing = Ingestor(hubdb.sessions(hubdb.make_engine(s.database_url)), s.mqtt_host, s.mqtt_port, "hub",
+                   s.hub_mqtt_password, keyring=load_keyring(s.instance / "keys.json"), on_outcome=report)
+    signal.signal(signal.SIGTERM, lambda *_: ing.stop())
+    try:
+        ing.run()
+    except KeyboardInterrupt:
+        ing.stop()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def hub(host: str, port: int) -> None:
+    """Serve the hub's web site (development server; production runs gunicorn 'hub.wsgi:app')."""
+    from hub.app import create_app
+    create_app().run(host=host, port=port, threaded=True)
+
+
+@main.group()
+def admin() -> None:
+    """Accounts and stations."""
+
+
+@admin.command("add-station")
+@click.argument("station_id")
+@click.option("--kind", type=click.Choice(["print", "activation", "stall"]), required=True)
+@click.option("--place", default="")
+@click.option("--product", "gtin", default=None, help="GTIN whose codes this print station receives")
+def add_station(station_id: str, kind: str, place: str, gtin: str | None) -> None:
+    """Register a station and print its broker password (shown once)."""
+    from sqlalchemy import select
+
+    from hub.models import Product
+    from hub.stations import RegistryError, register
+    s = _settings()
+    with hubdb.sessions(hubdb.make_engine(s.database_url))() as session, session.begin():
+        product_id = None
+        if gtin:
+            from tem.gs1 import GS1Error, normalize_gtin
+            try:
+                product = session.scalars(select(Product).where(Product.gtin == normalize_gtin(gtin))).first()
+            except GS1Error as exc:
+                raise click.ClickException(str(exc)) from None
+            if product is None:
+                raise click.ClickException(f"no product with GTIN {gtin}")
+            product_id = product.id
+        try:
+            password = register(session, station_id, kind, place=place, product_id=product_id)
+        except RegistryError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"station {station_id} registered; broker password (store it in the station's mqtt.secret):")
+    click.echo(password)
+    click.echo("Send SIGHUP to `tem broker` (or restart it) so the broker accepts the new login.")
+
+
+@main.command()
+@click.option("--data", "data_dir", default="demo-data", type=click.Path(), help="where the demo keeps its state")
+@click.option("--port", default=5000, type=int, help="hub web port")
+@click.option("--seconds", default=0.0, type=float, help="stop by itself after this long (0 = until Ctrl-C)")
+def demo(data_dir: str, port: int, seconds: float) -> None:
+    """Broker, hub, ingestor and two simulated stations on embedded defaults."""
+    from hub.demo import run_demo
+    run_demo(data_dir, port, seconds)

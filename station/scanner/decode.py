@@ -6,14 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import zxingcpp
 
+from station.scanner import readers
 from tem.stamp import StampURLError, parse_stamp_url
-
-# QRCode is a family in zxing-cpp 3.x (Model 1, Model 2, Micro, rMQR); a Micro QR
-# found in label print or texture is a classic false read, and Tem prints Model 2 only.
-_MODEL2 = zxingcpp.BarcodeFormat.QRCodeModel2
-
 
 def _accept(text: str, hosts: frozenset[str] | None) -> bool:
     try:
@@ -23,18 +18,10 @@ def _accept(text: str, hosts: frozenset[str] | None) -> bool:
     return True
 
 
-def _zxing(gray: np.ndarray, **options) -> tuple[list[str], int]:
+def _zxing(gray: np.ndarray) -> tuple[list[str], int]:
     """Payloads read, and how many symbols were located but failed to decode."""
-    found = zxingcpp.read_barcodes(gray, formats=_MODEL2, return_errors=True, **options)
-    texts, failed = [], 0
-    for b in found:
-        if b.format != _MODEL2:
-            continue
-        if b.valid:
-            texts.append(b.text)
-        else:
-            failed += 1
-    return texts, failed
+    sightings = readers.zxing(gray)
+    return [s.text for s in sightings if s.text], sum(s.text is None for s in sightings)
 
 
 def decode(frame: np.ndarray, hosts: frozenset[str] | None = None,

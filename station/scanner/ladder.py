@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-_MODEL2 = zxingcpp.BarcodeFormat.QRCodeModel2
+from station.scanner import readers
 
 
 def finder_candidates(gray: np.ndarray) -> list[tuple[float, float, float]]:
@@ -47,47 +47,16 @@ def has_candidates(gray: np.ndarray, known: int) -> bool:
     return len(finder_candidates(gray)) > 3 * known + 1
 
 
-def _zxing(img: np.ndarray, **options) -> list[str]:
-    return [b.text for b in zxingcpp.read_barcodes(img, formats=_MODEL2, **options) if b.format == _MODEL2]
+def _zxing(img, **options):
+    return readers.zxing_texts(img, **options)
 
 
-def _load_pyzbar():
-    # pyzbar needs the system libzbar0; without it the ladder simply has one opinion fewer.
-    try:
-        from pyzbar import pyzbar
-    except ImportError:
-        return None
-    return pyzbar
+def _pyzbar(img):
+    return readers.pyzbar_texts(img)
 
 
-_pyzbar_module = _load_pyzbar()
-
-
-def _pyzbar(img: np.ndarray) -> list[str]:
-    pyzbar = _pyzbar_module
-    if pyzbar is None:
-        return []
-    out = []
-    for sym in pyzbar.decode(img, symbols=[pyzbar.ZBarSymbol.QRCODE]):
-        try:
-            out.append(sym.data.decode("utf-8"))
-        except UnicodeDecodeError:
-            continue
-    return out
-
-
-_cv_detector = None
-
-
-def _opencv(img: np.ndarray) -> list[str]:
-    global _cv_detector
-    if _cv_detector is None:
-        _cv_detector = cv2.QRCodeDetector()
-    try:
-        ok, texts, _, _ = _cv_detector.detectAndDecodeMulti(img)
-    except cv2.error:
-        return []
-    return [t for t in texts if t] if ok else []
+def _opencv(img):
+    return readers.opencv_texts(img)
 
 
 def _clahe(g):

@@ -10,6 +10,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tem import gs1
+
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 # Crockford's decoding rules: what a person or a poor print may turn a symbol into.
@@ -105,6 +107,10 @@ class Keyring:
     def mint(self, number: int, gtin: str = NO_GTIN) -> str:
         if not 0 <= number <= MAX_NUMBER:
             raise CodeError(f"stamp number {number} is outside 0..{MAX_NUMBER}")
+        try:
+            gtin = gs1.normalize_gtin(gtin)
+        except gs1.GS1Error as exc:
+            raise CodeError(str(exc)) from None
         key_id = self.current
         return key_id + encode(number, NUMBER_CHARS) + _tag(self._keys[key_id], key_id, number, gtin)
 
@@ -112,7 +118,8 @@ class Keyring:
         """True only for a serial this keyring minted for that GTIN."""
         try:
             s = Serial.parse(text)
-        except CodeError:
+            gtin = gs1.normalize_gtin(gtin)
+        except (CodeError, gs1.GS1Error):
             return False
         key = self._keys.get(s.key_id)
         if key is None:

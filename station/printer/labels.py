@@ -102,7 +102,13 @@ INFO_KEY = "tem.layout"  # render() leaves the Layout in image.info under this k
 
 @lru_cache(maxsize=256)
 def _font(kind: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(FONTS[kind]), px)
+    font = ImageFont.truetype(str(FONTS[kind]), px)
+    font.tem_kind = kind  # lets the width cache key on (kind, size)
+    return font
+
+
+def _kind_of(font: ImageFont.FreeTypeFont) -> str:
+    return font.tem_kind
 
 
 def _nfc(text: str) -> str:
@@ -134,13 +140,13 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int, max_lines: int) -
     current = ""
     for word in text.split(" "):
         trial = f"{current} {word}" if current else word
-        if font.getlength(trial) <= width:
+        if _fits_width(_kind_of(font), font.size, trial, width):
             current = trial
             continue
         if current:
             lines.append(current)
         current = word
-        if font.getlength(word) > width:
+        if not _fits_width(_kind_of(font), font.size, word, width):
             return lines + [word], False
     if current:
         lines.append(current)
@@ -156,42 +162,61 @@ def _ellipsize(line: str, font: ImageFont.FreeTypeFont, width: int) -> str:
 def _exact_lines(item: _Line, px: int, min_px: int, width: int) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The short code at the largest size up to px that fits one line, else split in two halves."""
     for size in range(px, min_px - 1, -1):
-        font = _font(item.kind, size)
-        if font.getlength(item.text) <= width:
-            return font, [item.text]
+        if _fits_width(item.kind, size, item.text, width):
+            return _font(item.kind, size), [item.text]
     half = len(item.text) // 2
     cut = item.text.rfind("-", 0, half + 1) + 1 or half  # break after a dash near the middle
     font = _font(item.kind, min_px)
     return font, [item.text[:cut], item.text[cut:]]
 
 
-def _set_block(items: list[_Line], width: int, height: int, dpi: int):
-    """Choose one scale for the whole block, as large as fits the box: long names wrap
-    first, then everything shrinks; a name is cut with an ellipsis only at the smallest size."""
+@lru_cache(maxsize=4096)
+def _length(kind: str, px: int, text: str) -> float:
+    return _font(kind, px).getlength(text)
+
+
+def _fits_width(kind: str, px: int, text: str, width: int) -> bool:
+    return _length(kind, px, text) <= width
+
+
+def _layout_at(items: tuple[_Line, ...], width: int, dpi: int, scale: float):
+    """Lines and heights of the block at one scale; also whether nothing had to be cut."""
     min_px = max(10, round(5 * dpi / 72))  # 5 pt: about the smallest a person reads off a pack
-    scale = 1.8
-    while True:
-        placed = []
-        total = 0
-        fits = True
-        for item in items:
-            px = max(min_px, round(item.pt * scale * dpi / 72))
-            if item.exact:
-                font, lines = _exact_lines(item, px, min_px, width)
-            else:
-                font = _font(item.kind, px)
-                lines, ok = _wrap(item.text, font, width, item.max_lines)
-                if not ok:
-                    fits = False
-                    lines = lines[: item.max_lines]
-                    lines[-1] = _ellipsize(lines[-1], font, width)
-            size = font.size
-            line_h = round(size * 1.15)
-            placed.append((font, lines, line_h, round(size * item.gap)))
-            total += line_h * len(lines) + round(size * item.gap)
-        if (fits and total <= height) or scale < 0.3:
-            return placed, total
-        scale *= 0.93
+    placed, total, fits = [], 0, True
+    for item in items:
+        px = max(min_px, round(item.pt * scale * dpi / 72))
+        if item.exact:
+            font, lines = _exact_lines(item, px, min_px, width)
+        else:
+            font = _font(item.kind, px)
+            lines, ok = _wrap(item.text, font, width, item.max_lines)
+            if not ok:
+                fits = False
+                lines = lines[: item.max_lines]
+                lines[-1] = _ellipsize(lines[-1], font, width)
+        size = font.size
+        line_h = round(size * 1.15)
+        placed.append((font, lines, line_h, round(size * item.gap)))
+        total += line_h * len(lines) + round(size * item.gap)
+    return placed, total, fits
+
+
+@lru_cache(maxsize=512)
+def _set_block(items: tuple[_Line, ...], width: int, height: int, dpi: int):
+    """One scale for the whole block, the largest that fits the box (bisection): long names
+    wrap first, then everything shrinks; a name is cut with an ellipsis only at the smallest size."""
+    lo, hi = 0.3, 1.8
+    best = _layout_at(items, width, dpi, lo)
+    if not (best[2] and best[1] <= height):
+        return best[0], best[1]
+    for _ in range(7):
+        mid = (lo + hi) / 2
+        trial = _layout_at(items, width, dpi, mid)
+        if trial[2] and trial[1] <= height:
+            lo, best = mid, trial
+        else:
+            hi = mid
+    return best[0], best[1]
 
 
 def render(template: str, data: LabelData, dpi: int = 300) -> Image.Image:
@@ -227,11 +252,17 @@ def render(template: str, data: LabelData, dpi: int = 300) -> Image.Image:
     items.append(_Line(grouped(data.serial), "mono", 9, 2, gap=0, exact=True))
 
     left, top, right, bottom = text_box
-    placed, total = _set_block(items, right - left, bottom - top, dpi)
+    # A run of labels differs only in the code, whose mono glyphs all have one width: lay the
+    # block out once per product/lot with a stand-in code and reuse it (the costly part of a label).
+    key = tuple(_Line("".join(c if c == "-" else "0" for c in i.text), i.kind, i.pt, i.max_lines, i.gap, True) if i.exact else i for i in items)
+    placed, total = _set_block(key, right - left, bottom - top, dpi)
     draw = ImageDraw.Draw(im)
     # Centre the block vertically beside the QR; in a stack, start just below it.
     y = top + max(0, (bottom - top - total) // 2) if tpl.layout == "side" else top
-    for font, lines, line_h, gap in placed:
+    for item, (font, lines, line_h, gap) in zip(items, placed):
+        if item.exact:
+            cut = len(lines[0])
+            lines = [item.text[:cut], item.text[cut:]] if len(lines) > 1 else [item.text]
         for line in lines:
             draw.text((left, y), line, font=font, fill=0)
             y += line_h

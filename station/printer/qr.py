@@ -40,8 +40,9 @@ def _version_for(length: int) -> int:
     return probe.version
 
 
+@lru_cache(maxsize=1024)  # a reprint, or the same stamp on another template, costs nothing
 def matrix(text: str) -> QRMatrix:
-    """ECC M, model 2, with the 4-module quiet zone."""
+    """ECC M, model 2, with the 4-module quiet zone. The array is shared: do not modify it."""
     version = _version_for(len(text)) if _alphanumeric(text) else None
     code = qrcode.QRCode(version=version, error_correction=qrcode.constants.ERROR_CORRECT_M,
                          border=QUIET_MODULES)

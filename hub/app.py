@@ -28,8 +28,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["tem.settings"] = settings
     app.teardown_appcontext(_close_session)
 
-    from hub import resolver
+    from hub import display, i18n, ratelimit, resolver
+    i18n.init_app(app)
+    display.init_app(app)
     app.register_blueprint(resolver.bp)
+    ratelimit.init_app(app, resolver.bp)
     return app
 
 

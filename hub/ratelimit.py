@@ -1,0 +1,51 @@
+"""Rate limits on the public pages (Flask-Limiter), with a friendly Vietnamese 429 page,
+and the "one check per client per stamp per window" rule that keeps reloads from
+inflating a stamp's check count.
+
+Storage is in memory by default; RATELIMIT_STORAGE_URI (e.g. redis://) shares it
+between gunicorn workers."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Flask, current_app, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from limits import parse
+
+DEFAULTS = {
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # A market vendor's phone may check a whole crate: generous per minute, bounded per hour.
+    "TEM_PUBLIC_LIMIT": "120 per minute;3000 per hour",
+    "TEM_CHECK_WINDOW": "1 per 10 minutes",
+}
+
+
+def init_app(app: Flask, *blueprints: Blueprint) -> Limiter:
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"])
+    for bp in blueprints:
+        limiter.limit(lambda: current_app.config["TEM_PUBLIC_LIMIT"])(bp)
+    app.extensions["tem.limiter"] = limiter
+
+    @app.errorhandler(429)
+    def _too_many(exc):  # type: ignore[no-untyped-def]
+        response = app.make_response((render_template("too_many.html"), 429))
+        retry = getattr(exc, "retry_after", None)
+        if retry:
+            response.headers["Retry-After"] = str(retry)
+        return response
+
+    return limiter
+
+
+def first_check(serial: str) -> bool:
+    """True the first time this client looks at this stamp within the window.
+
+    The client is known only by a hash of its address and browser, held in the
+    limiter's storage until the window ends; nothing personal reaches the database."""
+    limiter: Limiter = current_app.extensions["tem.limiter"]
+    who = hashlib.sha256(f"{get_remote_address()}|{request.user_agent.string}".encode()).hexdigest()[:20]
+    return limiter.limiter.hit(parse(current_app.config["TEM_CHECK_WINDOW"]), "tem-check", who, serial)

@@ -48,7 +48,13 @@ _QUALIFIER_NAMES = {"22": "consumer product variant", "10": "batch/lot", "21": "
 # Data attributes carried as dates (YYMMDD) that Tem reads.
 DATE_AIS = {"11": "production date", "13": "packaging date", "15": "best before", "17": "expiry"}
 # GS1 AI encodable character set 82, the alphabet of lots and serials.
-_CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+_CSET82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+")
+# Maximum lengths (GS1 General Specifications): 22, 10 and 21 are X..20, 235 is X..28.
+_MAX_LEN = {"22": 20, "10": 20, "21": 20, "235": 28}
+
+
+def _valid_value(ai: str, value: str) -> bool:
+    return bool(_CSET82.fullmatch(value)) and len(value) <= _MAX_LEN[ai]
 
 
 def _yymmdd(ai: str, text: str) -> dt.date:
@@ -58,6 +64,8 @@ def _yymmdd(ai: str, text: str) -> dt.date:
     # GS1 General Specifications 7.12: a two-digit year lies within -49..+50 of now;
     # a fixed pivot keeps parsing pure. DD=00 means the last day of the month.
     year = 2000 + yy if yy < 51 else 1900 + yy
+    if not 1 <= mm <= 12:
+        raise GS1Error(f"AI {ai} ({DATE_AIS[ai]}) {text!r} is not a real date")
     try:
         if dd == 0:
             nxt = dt.date(year + mm // 12, mm % 12 + 1, 1)
@@ -110,8 +118,8 @@ def build(host: str, gtin: str, *, lot: str | None = None, serial: str | None = 
     quals: dict[str, str] = {}
     for ai, value in (("10", lot), ("21", serial)):
         if value is not None:
-            if not _CSET82.match(value):
-                raise GS1Error(f"{_QUALIFIER_NAMES[ai]} {value!r} must be 1-20 characters of the GS1 set")
+            if not _valid_value(ai, value):
+                raise GS1Error(f"{_QUALIFIER_NAMES[ai]} {value!r} must be 1-{_MAX_LEN[ai]} characters of the GS1 set")
             quals[ai] = value
     attrs = {k: v for k, v in attributes.items()}
     if expiry is not None:
@@ -145,8 +153,8 @@ def parse_path(host: str, path: str, query: str = "") -> DigitalLink:
             raise GS1Error(f"qualifier {ai} is out of order: GS1 requires 22, then 10, then 21, then 235")
         last = order
         value = unquote(raw)
-        if not _CSET82.match(value):
-            raise GS1Error(f"{_QUALIFIER_NAMES[ai]} {value!r} must be 1-20 characters of the GS1 set")
+        if not _valid_value(ai, value):
+            raise GS1Error(f"{_QUALIFIER_NAMES[ai]} {value!r} must be 1-{_MAX_LEN[ai]} characters of the GS1 set")
         quals[ai] = value
     attrs: dict[str, str] = {}
     params: dict[str, str] = {}

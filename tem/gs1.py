@@ -129,7 +129,10 @@ def build(host: str, gtin: str, *, lot: str | None = None, serial: str | None = 
 
 def parse(uri: str) -> DigitalLink:
     """Parse an uncompressed GS1 Digital Link URI; scheme and host in any case."""
-    parts = urlsplit(uri.strip())
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a stray '['
+        raise GS1Error(f"{uri!r} is not a web address: {exc}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise GS1Error(f"{uri!r} is not an http(s) web address")
     return parse_path(parts.netloc.lower(), parts.path, parts.query)

@@ -29,7 +29,10 @@ class StampRef:
 def parse_stamp_url(text: str, hosts: frozenset[str] | set[str] | None = None) -> StampRef:
     """Validate a scanned payload: host (when a list is given), GTIN check digit,
     serial alphabet and length. Authenticity is judged elsewhere."""
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for a stray '['
+        raise StampURLError(f"not a web address: {exc}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise StampURLError("not a web address")
     host = parts.netloc.lower()

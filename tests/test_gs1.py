@@ -301,3 +301,9 @@ def test_date_attributes_round_trip(gtin, date, ai):
     back = parse(dl.uri())
     assert back.attributes == {ai: date.strftime("%y%m%d")}
     assert gs1._yymmdd(ai, back.attributes[ai]) == date
+
+
+@pytest.mark.parametrize("uri", ["https://[example.com/01/09520123456788", "http://ex\uff0fample.com/01/09520123456788"])
+def test_unparseable_addresses_raise_gs1_error(uri):
+    with pytest.raises(GS1Error, match="not a web address"):
+        parse(uri)

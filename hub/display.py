@@ -18,7 +18,8 @@ YEAR = 365 * 24 * 3600
 
 def init_app(app: Flask) -> None:
     # Asset URLs carry a content hash, so browsers may keep the files for a year.
-    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", YEAR)
+    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:  # Flask's default is "revalidate every time"
+        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = YEAR
     static = Path(app.static_folder or "")
     hashes: dict[str, str] = {}
 

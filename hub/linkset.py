@@ -41,7 +41,8 @@ def item_path(gtin: str, lot: str | None = None, serial: str | None = None) -> s
 def links_for(root: str, gtin: str, *, lot: str | None, serial: str | None, title: str,
               certificates: list[tuple[str, str | None]], map_url: str | None) -> list[Link]:
     """Links of one item; `certificates` is (title, url-or-None) per certificate."""
-    here = root + item_path(gtin, lot, serial)
+    # A serial is printed as /01/{gtin}/21/{serial}, without its lot: that is its identity.
+    here = root + item_path(gtin, None if serial else lot, serial)
     product = root + item_path(gtin)
     links = [Link("defaultLink", here, title), Link("pip", product, title)]
     if serial or lot:

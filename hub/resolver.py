@@ -134,7 +134,7 @@ def _context(page: history.Page) -> dict[str, Any]:
 def _html(body: str, product: Product | None, lot: str | None, serial: str | None):  # type: ignore[no-untyped-def]
     response = current_app.make_response(body)
     if product is not None:
-        here = _root() + linkset.item_path(product.gtin, lot, serial)
+        here = _root() + linkset.item_path(product.gtin, None if serial else lot, serial)
         response.headers["Link"] = f'<{here}?linkType=linkset>; rel="linkset"; type="{linkset.MEDIA_TYPE}"'
     return response
 
@@ -173,8 +173,7 @@ def _item(product: Product, lot: str | None, page: history.Page | None, template
         return redirect(href + (f"#{fragment}" if fragment else ""), code=307)
     if _wants_linkset():
         title = product_name(product)
-        entries = [linkset.anchor_entry(_root() + linkset.item_path(product.gtin, lot, serial), title, links,
-                                        LANGUAGES)]
+        entries = [linkset.anchor_entry(links[0].href, title, links, LANGUAGES)]  # links[0]: the item itself
         # The lot- and GTIN-level links travel with a serial's linkset (GS1 resolver 1.2).
         if serial and lot:
             entries.append(linkset.anchor_entry(_root() + linkset.item_path(product.gtin, lot), title,

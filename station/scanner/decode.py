@@ -10,6 +10,7 @@ import numpy as np
 from station.scanner import readers
 from tem.stamp import StampURLError, parse_stamp_url
 
+
 def _accept(text: str, hosts: frozenset[str] | None) -> bool:
     try:
         parse_stamp_url(text, hosts)
@@ -18,27 +19,32 @@ def _accept(text: str, hosts: frozenset[str] | None) -> bool:
     return True
 
 
-def _zxing(gray: np.ndarray) -> tuple[list[str], int]:
-    """Payloads read, and how many symbols were located but failed to decode."""
-    sightings = readers.zxing(gray)
-    return [s.text for s in sightings if s.text], sum(s.text is None for s in sightings)
-
-
 def decode(frame: np.ndarray, hosts: frozenset[str] | None = None,
            budget_ms: float | None = None) -> list[str]:
     """All stamp URLs readable in a BGR (or grey) frame, each validated; never a wrong payload.
 
-    budget_ms bounds the fallback ladder; the first pass always runs."""
+    The first pass always runs (about a millisecond); budget_ms bounds the fallback ladder,
+    None lets it run to its end (for photos)."""
     from station.scanner import ladder  # deferred: keeps the fast path import light
 
-    deadline = None if budget_ms is None else time.perf_counter() + budget_ms / 1000
+    start = time.perf_counter()
+    deadline = None if budget_ms is None else start + budget_ms / 1000
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    texts, failed = _zxing(gray)
-    accepted = _unique(t for t in texts if _accept(t, hosts))
-    # The ladder costs time, so only frames that look like they hold an unread code get it.
-    if failed or ladder.has_candidates(gray, known=len(accepted)):
-        for text in ladder.run(gray, deadline, len(accepted)):
-            if text not in accepted and _accept(text, hosts):
+
+    def accept(text: str) -> bool:
+        return _accept(text, hosts)
+
+    sightings = readers.zxing(gray)
+    accepted = _unique(s.text for s in sightings if s.text and accept(s.text))
+    read_quads = [s.quad for s in sightings if s.text]
+    failed = [s.quad for s in sightings if s.text is None]
+    # The ladder costs time, so it only runs when a code is seen but not read: a symbol the
+    # reader located but could not decode, or finder patterns outside every code read.
+    loose = ladder.unexplained(ladder.finder_candidates(gray), read_quads)
+    want = max(len(failed), len(loose) // 3 + (1 if len(loose) % 3 >= 2 else 0))
+    if want:
+        for text in ladder.run(gray, failed, want, deadline, accept):
+            if text not in accepted:
                 accepted.append(text)
     return accepted
 
@@ -52,7 +58,7 @@ def _unique(texts) -> list[str]:
 
 
 def decode_file(path: str | Path, hosts: frozenset[str] | None = None) -> list[str]:
-    """Read a photo from disk; raises FileNotFoundError/ValueError for unreadable files."""
+    """Read a photo from disk with no time limit; raises FileNotFoundError/ValueError for unreadable files."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such photo: {path}")

@@ -17,7 +17,7 @@ from tem.topics import STATION_ID
 
 SCHEMA_VERSION = 1
 MAX_BYTES = 64 * 1024
-MAX_ACK_IDS = 2000
+MAX_ACK_IDS = 1500  # 1500 UUIDs in JSON are ~58 KB: a full ack must fit in MAX_BYTES
 
 
 class MessageError(ValueError):
@@ -183,7 +183,7 @@ def _load(payload: bytes | str) -> Any:
     if not isinstance(data, dict):
         raise MessageError("a message must be a JSON object")
     version = data.get("v")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise MessageError(f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})")
     return data
 

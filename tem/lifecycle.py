@@ -18,6 +18,9 @@ class State(StrEnum):
     VOID = "void"
 
 
+EVENTS = ("printed", "activated", "checked", "sold", "voided", "inspected")
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: State  # the stamp's state after the event (unchanged when refused)
@@ -37,6 +40,8 @@ def _move(old: State, new: State) -> Outcome:
 def apply(state: State, event: str, *, stamp_batch: str | None = None,
           event_batch: str | None = None) -> Outcome:
     """The outcome of `event` on a stamp in `state` (bound to `stamp_batch`)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event type {event!r}")
     if event in ("checked", "inspected"):
         return Outcome(state, True)
     if event == "voided":

@@ -13,7 +13,7 @@ SHARED_GROUP = "ingest"
 def topic(station: str, kind: str) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown topic kind {kind!r}")
-    if not STATION_ID.match(station):
+    if not STATION_ID.fullmatch(station):
         raise ValueError(f"station id {station!r} must be 1-32 of a-z, 0-9 and '-'")
     return f"{PREFIX}/{station}/{kind}"
 
@@ -31,6 +31,6 @@ def split(name: str) -> tuple[str, str]:
     parts = name.split("/")
     if len(parts) != 4 or "/".join(parts[:2]) != PREFIX or parts[3] not in KINDS:
         raise ValueError(f"{name!r} is not a Tem topic")
-    if not STATION_ID.match(parts[2]):
+    if not STATION_ID.fullmatch(parts[2]):
         raise ValueError(f"{parts[2]!r} is not a valid station id")
     return parts[2], parts[3]

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -142,14 +141,15 @@ def test_every_problem_is_reported_at_once():
     assert "mqtt.port" in message and "mqtt.hots" in message and "palce" in message
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True),
-       st.sampled_from([None, "mqtt", "printing", "camera", "gpio"]))
+SECTIONS = {None: StationConfig, "mqtt": station_config.MqttConfig, "printing": station_config.PrintFlowConfig,
+            "camera": station_config.CameraConfig, "gpio": station_config.GpioConfig,
+            "printer": station_config.PrinterConfig}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True), st.sampled_from(sorted(SECTIONS, key=str)))
 def test_any_unknown_key_is_an_error_naming_it(key, section):
-    known = StationConfig.model_fields if section is None else \
-        StationConfig.model_fields[section].annotation.__args__[0].model_fields \
-        if section in ("camera", "gpio") else type(getattr(from_dict(MINIMAL), section)).model_fields
-    if key in known:
+    if key in SECTIONS[section].model_fields:
         return
     data = {**MINIMAL, key: 1} if section is None else {**MINIMAL, section: {key: 1}}
     where = key if section is None else f"{section}.{key}"
@@ -183,8 +183,9 @@ def test_load_reports_field_errors_with_the_path(tmp_path):
 
 def test_example_with_a_typo_is_refused(tmp_path):
     text = (CONFIGS / "print-station.example.toml").read_text(encoding="utf-8").replace("low_water", "low_wtaer")
-    assert "field 'printing.low_wtaer': unknown field" in str(pytest.raises(ConfigError, load,
-                                                                            _write(tmp_path, text)).value)
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"field 'printing\.low_wtaer': unknown field"):
+        load(path)
 
 
 def test_config_round_trips_through_its_json_form():
@@ -234,8 +235,3 @@ def test_run_refuses_to_start_without_a_broker_password(tmp_path):
     assert out.returncode == 2
     assert "no broker password: set TEM_MQTT_PASSWORD" in out.stderr and "did not start" in out.stderr
 
-
-def test_toml_examples_are_plain_toml():
-    for path in EXAMPLES:
-        assert isinstance(tomllib.loads(path.read_text(encoding="utf-8")), dict)
-    assert station_config.load is load

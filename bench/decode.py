@@ -98,6 +98,20 @@ def reading_rates(per_category: int):
     return stats
 
 
+def test_rates(n: int):
+    """What tests/test_decode.py checks: the first n frames a category, no time budget
+    (so the figure does not depend on how busy the machine is)."""
+    out = {}
+    for cat in images.CATEGORIES:
+        read = total = 0
+        for frame, expected in images.frames(cat, n):
+            got = tem_decode.decode(frame)
+            read += len(set(got) & set(expected))
+            total += len(expected)
+        out[cat] = round(read / total, 3)
+    return out
+
+
 def frame_times(n: int):
     """Median and 95th-percentile ms per frame with no code in view and with one clean code."""
     empty = [images.empty_frame(i) for i in range(n)]
@@ -124,6 +138,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--timing-frames", type=int, default=20)
+    ap.add_argument("--test-frames", type=int, default=10, help="frames a category the tests use")
     ap.add_argument("--write-baseline", action="store_true")
     ap.add_argument("--results", action="store_true")
     args = ap.parse_args(argv)
@@ -177,6 +192,8 @@ def main(argv=None) -> int:
             "budget_ms": BUDGET_MS,
             "rates": {c: round(rate(stats["tem"][c]), 3) for c in images.CATEGORIES},
             "overall": round(overall, 4),
+            "test_frames": args.test_frames,
+            "test_rates": test_rates(args.test_frames),
         }, indent=2) + "\n")
     if args.results:
         _write_section(report)

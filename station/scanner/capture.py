@@ -80,7 +80,7 @@ class PiCameraSource:
         try:
             self._cam = Picamera2()
             config = self._cam.create_video_configuration(
-                main={"size": (width, height), "format": "BGR888"},
+                main={"size": (width, height), "format": "RGB888"},
                 controls={"FrameRate": fps} | ({"ExposureTime": int(exposure)} if exposure else {}))
             self._cam.configure(config)
             self._cam.start()
@@ -90,7 +90,7 @@ class PiCameraSource:
 
     def read(self) -> np.ndarray | None:
         try:
-            # picamera2's "BGR888" is laid out R,G,B in memory... as OpenCV's BGR expects it.
+            # picamera2 names formats the DRM way: "RGB888" is stored B,G,R, as OpenCV expects.
             return self._cam.capture_array("main")
         except Exception as exc:
             raise CameraError(f"Pi camera stopped giving frames: {exc}") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.scanner import readers
+from station.scanner import ladder, readers
 from tem.stamp import StampURLError, parse_stamp_url
 
 
@@ -25,8 +25,6 @@ def decode(frame: np.ndarray, hosts: frozenset[str] | None = None,
 
     The first pass always runs (about a millisecond); budget_ms bounds the fallback ladder,
     None lets it run to its end (for photos)."""
-    from station.scanner import ladder  # deferred: keeps the fast path import light
-
     start = time.perf_counter()
     deadline = None if budget_ms is None else start + budget_ms / 1000
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)

@@ -9,11 +9,24 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, g, request, url_for
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, lazy_gettext as _l
 
 from hub.i18n import lang
 
 YEAR = 365 * 24 * 3600
+# Timeline labels, translated one at a time when shown (a dict built in the template
+# translated every label for every line of every page).
+LABELS = {
+    "planting": _l("Planting"), "harvest": _l("Harvest"), "processing": _l("Processing"), "packing": _l("Packing"),
+    "inspection": _l("Inspection"), "transport": _l("Transport"), "other": _l("Other work"),
+    "printed": _l("Stamp printed"), "activated": _l("Stamp attached to the pack and activated"),
+    "sold": _l("Sold"), "voided": _l("Stamp cancelled"), "inspected": _l("Inspected by the authorities"),
+}
+
+
+def label(kind: str) -> str:
+    text = LABELS.get(kind)
+    return str(text) if text is not None else kind
 
 
 def init_app(app: Flask) -> None:
@@ -41,8 +54,8 @@ def init_app(app: Flask) -> None:
         args.update(params)
         return request.path + "?" + urlencode(args)
 
-    app.jinja_env.globals.update(asset=asset, large_text=large_text, switch=switch, when=when, expired=expired,
-                                 lang=lang)
+    app.jinja_env.globals.update(asset=asset, large_text=large_text, switch=switch, when=when, label=label,
+                                 expired=expired, lang=lang)
 
     @app.after_request
     def _remember_size(response):  # type: ignore[no-untyped-def]

@@ -7,6 +7,9 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -21,6 +24,7 @@ RECENT_CHECKS = 50  # clone detection looks at this many recent checks at most
 TIMELINE_EVENTS = 100  # non-check events of one stamp shown at most (reprints, inspections)
 DIARY_MAX = 100
 OUTLETS_TTL_S = 300
+SHARED_TTL_S = 30  # a diary entry or certificate typed in the office shows within half a minute
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -170,20 +174,33 @@ def _diary_steps(s: Session, batch_id: int) -> list[Step]:
                  who=e.who, place=e.place, note=e.note, station_id=e.station_id or "") for e in entries]
 
 
-def certificates(s: Session, product_id: int) -> list[Certificate]:
-    return list(s.scalars(select(Certificate).where(Certificate.product_id == product_id)
-                          .order_by(Certificate.kind, Certificate.id)))
+def certificates(s: Session, product_id: int) -> list[Any]:
+    """Plain copies, so a cached list never touches a closed session."""
+    rows = s.scalars(select(Certificate).where(Certificate.product_id == product_id)
+                     .order_by(Certificate.kind, Certificate.id))
+    return [SimpleNamespace(kind=c.kind, number=c.number, issuer=c.issuer, stars=c.stars, valid_from=c.valid_from,
+                            valid_to=c.valid_to, url=c.url) for c in rows]
 
 
 class Outlets:
-    """Stalls whose stations checked or sold stamps of a batch; cached because the
-    answer changes slowly and the query walks the batch's stamps."""
+    """Stalls whose stations checked or sold stamps of a batch, and other batch-level
+    facts shared by every stamp of the batch; cached per process because they change
+    slowly and thousands of stamps share them."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[int, ...], tuple[float, list[int | str]]] = {}
+        self._cache: dict[tuple[int, ...], tuple[float, list[Any]]] = {}
+        self._shared: dict[tuple[str, int], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def for_batches(self, s: Session, batch_ids: list[int]) -> list[Station]:
+    def shared(self, kind: str, key: int, load: Callable[[], Any], ttl: float = SHARED_TTL_S) -> Any:
+        hit = self._shared.get((kind, key))
+        if hit is None or time.monotonic() - hit[0] > ttl:
+            hit = (time.monotonic(), load())
+            with self._lock:
+                self._shared[(kind, key)] = hit
+        return hit[1]
+
+    def for_batches(self, s: Session, batch_ids: list[int]) -> list[Any]:
         key = tuple(sorted(batch_ids))
         if not key:
             return []
@@ -193,13 +210,14 @@ class Outlets:
             sub = (select(Event.station_id).join(Stamp, Stamp.serial == Event.serial)
                    .where(Stamp.batch_id.in_(key), Event.type.in_(("checked", "sold")),
                           Event.applied.is_(True), Event.station_id != WEB_STATION).distinct())
-            ids = list(s.scalars(select(Station.id).where(Station.kind == "stall", Station.id.in_(sub))
-                                 .order_by(Station.name).limit(20)))
-            hit = (time.monotonic(), ids)
+            stalls = s.scalars(select(Station).where(Station.kind == "stall", Station.id.in_(sub))
+                               .order_by(Station.name).limit(20))
+            # Plain copies: the list outlives the session that read it.
+            hit = (time.monotonic(), [SimpleNamespace(id=st.id, name=st.name, place=st.place, lat=st.lat,
+                                                      lon=st.lon) for st in stalls])
             with self._lock:
                 self._cache[key] = hit
-        ids = hit[1]
-        return list(s.scalars(select(Station).where(Station.id.in_(ids)).order_by(Station.name))) if ids else []
+        return hit[1]
 
 
 def stamp_page(s: Session, stamp: Stamp, product: Product | None, outlets: Outlets) -> Page:
@@ -208,11 +226,13 @@ def stamp_page(s: Session, stamp: Stamp, product: Product | None, outlets: Outle
                 verdict=verdict_for(stamp, suspicion))
     steps = _event_steps(s, stamp.serial, stamp.checks)
     if stamp.batch_id is not None:
-        steps += _diary_steps(s, stamp.batch_id)
-        page.outlets = outlets.for_batches(s, [stamp.batch_id])
+        batch_id = stamp.batch_id
+        steps += outlets.shared("diary", batch_id, lambda: _diary_steps(s, batch_id))
+        page.outlets = outlets.for_batches(s, [batch_id])
     page.steps = sorted(steps, key=lambda st: st.sort_key)
     if product is not None:
-        page.certificates = certificates(s, product.id)
+        product_id = product.id
+        page.certificates = outlets.shared("certificates", product_id, lambda: certificates(s, product_id))
     return page
 
 

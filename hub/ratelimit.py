@@ -12,6 +12,8 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -29,6 +31,9 @@ def init_app(app: Flask, *blueprints: Blueprint) -> Limiter:
     for bp in blueprints:
         limiter.limit(lambda: current_app.config["TEM_PUBLIC_LIMIT"])(bp)
     app.extensions["tem.limiter"] = limiter
+    # Its own store: check counting must work even when RATELIMIT_ENABLED is off (benchmarks, tests).
+    app.extensions["tem.check_window"] = FixedWindowRateLimiter(
+        storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
 
     @app.errorhandler(429)
     def _too_many(exc):  # type: ignore[no-untyped-def]
@@ -46,6 +51,6 @@ def first_check(serial: str) -> bool:
 
     The client is known only by a hash of its address and browser, held in the
     limiter's storage until the window ends; nothing personal reaches the database."""
-    limiter: Limiter = current_app.extensions["tem.limiter"]
+    window: FixedWindowRateLimiter = current_app.extensions["tem.check_window"]
     who = hashlib.sha256(f"{get_remote_address()}|{request.user_agent.string}".encode()).hexdigest()[:20]
-    return limiter.limiter.hit(parse(current_app.config["TEM_CHECK_WINDOW"]), "tem-check", who, serial)
+    return window.hit(parse(current_app.config["TEM_CHECK_WINDOW"]), "tem-check", who, serial)

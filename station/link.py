@@ -23,7 +23,7 @@ from station.outbox import Outbox
 from tem import messages, topics
 
 log = logging.getLogger(__name__)
-WINDOW = 1000  # events published but not yet acknowledged by the hub
+WINDOW = 500  # events published but not yet acknowledged by the hub
 
 
 class Link:
@@ -40,6 +40,8 @@ class Link:
         self._stop = threading.Event()
         self._sent: OrderedDict[str, float] = OrderedDict()  # event id -> when published, this round
         self._cursor = 0
+        self._progress_at = 0.0  # last time the hub acknowledged something (or sending began)
+        self._resend_wait = cfg.resend_after_s
         sid = cfg.station_id
         self._t = {k: topics.topic(sid, k) for k in topics.KINDS}
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=sid, protocol=mqtt.MQTTv5)
@@ -152,15 +154,25 @@ class Link:
             self.outbox.ack(ids)
             for event_id in ids:
                 self._sent.pop(event_id, None)
+            self._progress_at = time.monotonic()
+            self._resend_wait = self.cfg.resend_after_s
 
     def _send(self) -> None:
         now = time.monotonic()
-        oldest = next(iter(self._sent.values()), None)
-        if self._resend.is_set() or (oldest is not None and now - oldest > self.cfg.resend_after_s):
-            # After a reconnect, or when the hub stayed silent: start again from the oldest.
+        silent = bool(self._sent) and now - self._progress_at > self._resend_wait
+        if self._resend.is_set() or silent:
+            # After a reconnect, or when the hub acknowledged nothing for a while (an
+            # ingestor died holding our messages): start again from the oldest. Only
+            # silence counts, not slowness, and the wait doubles so that a hub that is
+            # catching up is not buried under resends.
+            if silent:
+                log.warning("no ack for %.0fs: resending %d events", now - self._progress_at, len(self._sent))
+                self._resend_wait = min(self._resend_wait * 2, 300)
             self._resend.clear()
             self._sent.clear()
             self._cursor = 0
+        if not self._sent:
+            self._progress_at = now
         room = WINDOW - len(self._sent)
         if room <= 0:
             return

@@ -2,7 +2,6 @@
 before the worker is told "done", and leaves only when the hub acknowledges it."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import uuid
@@ -37,8 +36,7 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 # AUTOINCREMENT never reuses a number, even after acked rows are deleted.
-                row = self._db.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+                row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
                 seq = (row[0] if row else 0) + 1
                 data = {"v": messages.SCHEMA_VERSION, "id": str(uuid.uuid4()), "seq": seq,
                         "station": self.station, "at": messages.now(), "type": event_type, **fields}
@@ -66,6 +64,12 @@ class Outbox:
             cur = self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             return cur.rowcount
 
+    def recorded(self) -> int:
+        """How many events this station has ever recorded (the last sequence number)."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+            return row[0] if row else 0
+
     def backlog(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
@@ -73,7 +77,3 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def load_event(body: bytes) -> Any:
-    return messages.event_from_dict(json.loads(body))

@@ -86,7 +86,7 @@ def _seed(settings: Settings, data: Path, broker_port: int, host: str) -> None:
                 data=data, port=broker_port, gtin=GTIN, lot=LOT, host=host))
 
 
-def _summary(settings: Settings) -> str:
+def _summary(settings: Settings, hub: str) -> str:
     with hubdb.sessions(hubdb.make_engine(settings.database_url))() as s:
         states = dict(s.execute(select(Stamp.state, func.count()).group_by(Stamp.state)).all())
         events = s.scalar(select(func.count()).select_from(Event))
@@ -94,7 +94,7 @@ def _summary(settings: Settings) -> str:
         last = s.scalars(select(Stamp.serial).where(Stamp.state == "active")
                          .order_by(Stamp.activated_at.desc()).limit(1)).first()
     return (f"stamps {states} · events {events} · online {sorted(online)}"
-            + (f" · newest: /t/{last}" if last else ""))
+            + (f" · newest stamp: {hub}/t/{last}" if last else ""))
 
 
 def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
@@ -136,7 +136,7 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
                 if p.poll() is not None:
                     print(f"{name} stopped (exit {p.returncode}); see {logs / (name + '.log')}")
                     stop["now"] = True
-            print(f"http://127.0.0.1:{web_port} · {_summary(settings)}", flush=True)
+            print(_summary(settings, f"http://127.0.0.1:{web_port}"), flush=True)
     except KeyboardInterrupt:
         pass
     finally:

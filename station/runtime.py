@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from station import config as station_config
-from station.codebook import Codebook
 from station.config import StationConfig
 from station.link import Link
 from station.outbox import Outbox
 from tem import messages
-from tem.stamp import StampURLError, parse_stamp_url
 
 log = logging.getLogger(__name__)
 SOFTWARE = "tem-station 0.1.0"
 PUSHED = "pushed-config.json"
+
+
+class Flow(Protocol):
+    """What a station does: printing, activating or checking. Hardware stays inside."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def telemetry(self) -> dict[str, Any]: ...
+    def handle(self, cmd: messages.Command) -> tuple[bool, str] | None: ...  # None: not this flow's command
+
+
+def make_flow(station: "Station") -> Flow:
+    if station.cfg.kind == "print":
+        from station.printing import PrintFlow
+        return PrintFlow(station)
+    from station.stall import StallFlow
+    return StallFlow(station)
 
 
 class Station:
@@ -32,17 +46,8 @@ class Station:
         self.link = Link(cfg, self.outbox, software=SOFTWARE)
         self.started = time.monotonic()
         self._stop = threading.Event()
-        self.printing = None
         self._load_pushed()
-        if cfg.kind == "print":
-            from station.printer import make_driver
-            from station.printing import PrintFlow
-            assert cfg.printer is not None
-            self.codebook: Codebook | None = Codebook(cfg.data_dir / "codes.db")
-            self.printer = make_driver(cfg.printer, cfg.data_dir)
-            self.printing = PrintFlow(self.cfg, self.codebook, self.printer, self.record)
-        else:
-            self.codebook = None
+        self.flow = make_flow(self)
 
     # -- recording ----------------------------------------------------------------------
     def record(self, event_type: str, **fields: Any) -> Any:
@@ -56,16 +61,14 @@ class Station:
     # -- main loop ----------------------------------------------------------------------
     def run(self) -> None:
         self.link.start()
-        threads = [threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True),
-                   threading.Thread(target=self._inbox_loop, name="inbox", daemon=True)]
-        if self._simulating():
-            threads.append(threading.Thread(target=self._simulate_loop, name="simulate", daemon=True))
-        for t in threads:
-            t.start()
+        for target in (self._telemetry_loop, self._inbox_loop):
+            threading.Thread(target=target, name=target.__name__, daemon=True).start()
+        self.flow.start()
         try:
             while not self._stop.wait(0.5):
                 pass
         finally:
+            self.flow.stop()
             self.link.stop()
             self.outbox.close()
 
@@ -73,13 +76,9 @@ class Station:
         self._stop.set()
 
     def telemetry(self) -> messages.Telemetry:
-        status = self.printer.status() if self.printing else None
         return messages.Telemetry(
             at=messages.now(), config_version=self.cfg.config_version, outbox=self.outbox.backlog(),
-            printer=status.state if status else None, paper=status.paper if status else None,
-            codes_left=self.codebook.remaining() if self.codebook else None,
-            cpu_temp=_cpu_temp(), uptime_s=round(time.monotonic() - self.started, 1))
-
+            cpu_temp=_cpu_temp(), uptime_s=round(time.monotonic() - self.started, 1), **self.flow.telemetry())
     def _telemetry_loop(self) -> None:
         self.link.connected.wait(5)  # the first report as soon as the link is up
         while not self._stop.is_set():
@@ -104,17 +103,9 @@ class Station:
 
     def handle(self, cmd: messages.Command) -> tuple[bool, str]:
         try:
-            if cmd.name == "add_codes":
-                if self.codebook is None:
-                    return False, "this station does not print"
-                added = self.codebook.add([str(s) for s in cmd.args["serials"]], cmd.args.get("gtin"))
-                return True, f"{added} codes added"
-            if cmd.name in ("pause", "resume") and self.printing:
-                self.printing.paused = cmd.name == "pause"
-                return True, f"{cmd.name}d"
-            if cmd.name == "test_print" and self.printing:
-                serial = self.printing.press()
-                return (True, f"printed {serial}") if serial else (False, self.printing.last_error)
+            answer = self.flow.handle(cmd)
+            if answer is not None:
+                return answer
             if cmd.name == "set_batch" and self.cfg.product:
                 self._replace(product={**self.cfg.product.model_dump(mode="json"), "lot": str(cmd.args["lot"])})
                 return True, f"lot is now {self.cfg.product.lot}"
@@ -158,38 +149,6 @@ class Station:
                 self._replace(**data["config"], config_version=data["version"])
             except station_config.ConfigError as exc:
                 log.error("ignoring the saved pushed config: %s", exc)
-
-    # -- demo simulation ----------------------------------------------------------------------
-    def _simulating(self) -> bool:
-        if self.printing:
-            return self.cfg.printing.simulate_every_s is not None
-        return bool(self.cfg.camera and self.cfg.camera.source == "replay")
-
-    def _simulate_loop(self) -> None:
-        if self.printing:
-            every = self.cfg.printing.simulate_every_s or 2.0
-            while not self._stop.wait(every):
-                serial = self.printing.press()
-                log.info("printed %s", serial) if serial else log.warning("%s", self.printing.last_error)
-            return
-        assert self.cfg.camera is not None
-        folder = Path(self.cfg.camera.device)
-        while not self._stop.wait(1 / self.cfg.camera.fps):
-            photos = sorted(folder.glob("*.png")) if folder.is_dir() else []
-            if photos:
-                self.check_photo(random.choice(photos[-50:]))
-
-    def check_photo(self, path: Path) -> list[str]:
-        from station.scanner.decode import decode_file
-        seen = []
-        for payload in decode_file(path):
-            try:
-                ref = parse_stamp_url(payload, set(self.cfg.accepted_hosts) or None)
-            except StampURLError:
-                continue
-            self.record("checked", serial=ref.serial, gtin=ref.gtin)
-            seen.append(ref.serial)
-        return seen
 
 
 def _cpu_temp() -> float | None:

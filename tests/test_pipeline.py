@@ -191,9 +191,9 @@ def test_print_station_gets_codes_prints_activates_and_reports_state(world: Worl
     t.start()
     try:
         # Telemetry reports 0 codes left; the hub mints a block and sends it as a command.
-        wait_until(lambda: station.codebook.remaining() > 0, what="a block of codes from the hub")
-        serials = [station.printing.press() for _ in range(3)]
-        assert all(serials), station.printing.last_error
+        wait_until(lambda: station.flow.codebook.remaining() > 0, what="a block of codes from the hub")
+        serials = [station.flow.press() for _ in range(3)]
+        assert all(serials), station.flow.last_error
         wait_until(lambda: _count(world, Stamp, Stamp.state == "active") == 3, what="3 active stamps")
         labels = sorted((cfg.data_dir / "labels").glob("*.png"))
         assert len(labels) == 3 and serials[0] in labels[0].name

@@ -85,6 +85,12 @@ class GpioConfig(_Section):
     long_press_s: float = Field(1.5, gt=0, description="hold this long to reprint the last label")
 
 
+class KioskConfig(_Section):
+    bind: str = Field("127.0.0.1", description="address of the station's local touch page")
+    port: int = Field(8080, ge=1, le=65535, description="port of the station's local touch page")
+    language: Literal["vi", "en"] = Field("vi", description="default language of the page")
+
+
 class StationConfig(_Section):
     """One station: who it is, how it reaches the hub, and what it drives."""
 
@@ -102,6 +108,7 @@ class StationConfig(_Section):
     printing: PrintFlowConfig = Field(default_factory=PrintFlowConfig)
     camera: CameraConfig | None = None
     gpio: GpioConfig | None = None
+    kiosk: KioskConfig | None = Field(None, description="serve the local touch page; unset = no page")
     config_version: int = Field(0, ge=0, description="version pushed by the hub; 0 = local file")
 
     def model_post_init(self, _: Any) -> None:

@@ -46,6 +46,7 @@ class Station:
         self.link = Link(cfg, self.outbox, software=SOFTWARE)
         self.started = time.monotonic()
         self._stop = threading.Event()
+        self.kiosk_server = None
         self._load_pushed()
         self.flow = make_flow(self)
 
@@ -64,10 +65,14 @@ class Station:
         for target in (self._telemetry_loop, self._inbox_loop):
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
         self.flow.start()
+        from station import kiosk
+        kiosk.serve(self)
         try:
             while not self._stop.wait(0.5):
                 pass
         finally:
+            if self.kiosk_server is not None:
+                self.kiosk_server.shutdown()
             self.flow.stop()
             self.link.stop()
             self.outbox.close()

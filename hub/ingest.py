@@ -153,8 +153,8 @@ class Applier:
                 for e in sorted(events, key=lambda e: str(e.id))]  # one lock order across ingestors
         dialect = s.get_bind().dialect.name
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
-        inserted = set(s.scalars(ins.values(rows).on_conflict_do_nothing(index_elements=["id"])
-                                 .returning(Event.id)))
+        # executemany with RETURNING: one cached statement, sent in pages by SQLAlchemy.
+        inserted = set(s.scalars(ins.on_conflict_do_nothing(index_elements=["id"]).returning(Event.id), rows))
         for e in events:
             out.acks[e.station].append(str(e.id))
         out.duplicates += len(events) - len(inserted)

@@ -60,7 +60,8 @@ class Outbox:
         ids = [str(i) for i in ids]
         if not ids:
             return 0
-        with self._lock:
+        with self._lock, self._db:  # one transaction: one fsync per ack, not per event
+            self._db.execute("BEGIN")
             cur = self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             return cur.rowcount
 

@@ -76,6 +76,16 @@ class CameraConfig(_Section):
     fps: float = Field(15, gt=0, le=120)
     exposure: float | None = Field(None, description="manual exposure; unset for automatic")
     loop: bool = Field(False, description="replay: start again at the end")
+    budget_ms: float = Field(40, gt=0, le=2000, description="decoder time per frame for the fallback ladder (ms)")
+
+
+class ScanConfig(_Section):
+    """Activation and stall stations: feedback and handheld scanners."""
+    sound: bool = Field(True, description="beep (and play the verdict sound on the page) after each scan")
+    hold_s: float = Field(2.0, gt=0, le=60, description="the same stamp seen again within this long counts once")
+    serial_port: str | None = Field(None, description="handheld barcode scanner on a serial port, e.g. /dev/ttyACM0")
+    serial_baud: int = Field(9600, ge=300, description="baud rate of the serial scanner")
+    hid_device: str | None = Field(None, description="USB-HID keyboard-wedge scanner as an evdev device (needs the evdev package)")
 
 
 class GpioConfig(_Section):
@@ -107,6 +117,7 @@ class StationConfig(_Section):
     printer: PrinterConfig | None = None
     printing: PrintFlowConfig = Field(default_factory=PrintFlowConfig)
     camera: CameraConfig | None = None
+    scan: ScanConfig = Field(default_factory=ScanConfig)
     gpio: GpioConfig | None = None
     kiosk: KioskConfig | None = Field(None, description="serve the local touch page; unset = no page")
     config_version: int = Field(0, ge=0, description="version pushed by the hub; 0 = local file")

@@ -33,6 +33,9 @@ def make_flow(station: "Station") -> Flow:
     if station.cfg.kind == "print":
         from station.printing import PrintFlow
         return PrintFlow(station)
+    if station.cfg.kind == "activation":
+        from station.scanner.activation import ActivationFlow
+        return ActivationFlow(station)
     from station.stall import StallFlow
     return StallFlow(station)
 

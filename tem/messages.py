@@ -146,7 +146,8 @@ class Telemetry(Message):
 
 class Command(Message):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    name: Literal["reprint", "void", "pause", "resume", "test_print", "reload", "set_batch", "add_codes"]
+    name: Literal["reprint", "void", "pause", "resume", "test_print", "reload", "set_batch", "add_codes",
+                  "sync_stamps"]
     args: dict[str, Any] = Field(default_factory=dict)
 
 

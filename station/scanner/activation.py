@@ -1,0 +1,189 @@
+"""The activation flow on a packing line: every stamp the camera newly sees is bound to the
+current batch (`activated` event). A stamp the station knows cannot be bound (void, sold,
+active for another batch, another product's code) gets a red lamp, a buzz and an `alert`
+event instead, never a silent activation. With no synced data it activates and the hub
+judges (the hub refuses and alerts)."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, jsonify, render_template_string, request
+
+from station.scanner.feedback import Lamp, Speaker
+from station.scanner.stampcache import StampCache, SyncError
+from station.scanner.watch import CameraWatch
+from tem import messages
+from tem.stamp import StampURLError, parse_stamp_url
+
+if TYPE_CHECKING:
+    from station.runtime import Station
+
+log = logging.getLogger(__name__)
+
+
+class ActivationFlow:
+    def __init__(self, station: "Station"):
+        self.station = station
+        self.cfg = station.cfg
+        self.cache = StampCache(self.cfg.data_dir / "stamps.db")
+        self.lamp = Lamp(self.cfg.gpio.led_pin if self.cfg.gpio else None,
+                         self.cfg.gpio.buzzer_pin if self.cfg.gpio else None)
+        self.speaker = Speaker(self.cfg.data_dir / "sounds", self.cfg.scan.sound)
+        self.counts: dict[str, dict[str, int]] = {}  # lot -> activated / rejected / again
+        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self.paused = False
+        self.message = ""
+        self._done: set[tuple[str, str]] = set()  # (serial, lot) activated by this station
+        self._lock = threading.Lock()
+        self.watch: CameraWatch | None = None
+        if self.cfg.camera is not None:
+            hosts = frozenset(self.cfg.accepted_hosts) or None
+            self.watch = CameraWatch(self.cfg.camera, hosts, self.consider, hold_s=self.cfg.scan.hold_s)
+
+    # -- Flow protocol ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.watch is not None:
+            self.watch.start()
+
+    def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        self.cache.close()
+
+    def telemetry(self) -> dict[str, Any]:
+        return {"decode_rate": self.watch.decode_rate() if self.watch else None}
+
+    def handle(self, cmd: messages.Command) -> tuple[bool, str] | None:
+        if cmd.name == "sync_stamps":
+            try:
+                return True, self.cache.apply_chunk(cmd.args)[1]
+            except SyncError as exc:
+                return False, str(exc)
+        if cmd.name in ("pause", "resume"):
+            self.paused = cmd.name == "pause"
+            return True, f"{cmd.name}d"
+        return None
+
+    # -- the work ---------------------------------------------------------------------------
+    def batch_counts(self) -> dict[str, int]:
+        lot = self.cfg.product.lot if self.cfg.product else ""
+        return self.counts.setdefault(lot, {"activated": 0, "rejected": 0, "again": 0})
+
+    def consider(self, payload: str) -> str:
+        """One newly seen stamp; returns what happened: activated, again, rejected or skipped."""
+        with self._lock:
+            product = self.cfg.product
+            if self.paused or product is None:
+                self.message = "Trạm đang tạm dừng" if self.paused else "Chưa chọn sản phẩm và lô"
+                return "skipped"
+            try:
+                ref = parse_stamp_url(payload, frozenset(self.cfg.accepted_hosts) or None)
+            except StampURLError:
+                return "skipped"  # decode() already validated; a changed host list can still refuse
+            counts = self.batch_counts()
+            if (ref.serial, product.lot) in self._done:
+                counts["again"] += 1
+                return "again"
+            problem = self._problem(ref.serial, ref.gtin, product.gtin, product.lot)
+            if problem:
+                code, text = problem
+                counts["rejected"] += 1
+                self.lamp.show("red")
+                self.lamp.buzz()
+                self.speaker.play("bad")
+                self.station.record("alert", code=code, message=text[:300], serial=ref.serial)
+                self._note(ref.serial, "rejected", text)
+                return "rejected"
+            self.station.record("activated", serial=ref.serial, gtin=product.gtin, lot=product.lot)
+            self.cache.mark(ref.serial, "active", product.gtin, product.lot)
+            self._done.add((ref.serial, product.lot))
+            counts["activated"] += 1
+            self.lamp.show("green", hold_s=0.5)
+            self._note(ref.serial, "activated", f"lô {product.lot}")
+            return "activated"
+
+    def _problem(self, serial: str, url_gtin: str | None, gtin: str, lot: str) -> tuple[str, str] | None:
+        if url_gtin and url_gtin != gtin:
+            return "wrong_product", f"stamp {serial} carries GTIN {url_gtin}, the line packs {gtin}"
+        known = self.cache.lookup(serial)
+        if known is None:
+            return None  # nothing synced about it: the hub judges
+        if known.gtin and known.gtin != gtin:
+            return "wrong_product", f"stamp {serial} belongs to GTIN {known.gtin}, the line packs {gtin}"
+        if known.state == "void":
+            return "void_stamp", f"stamp {serial} is void ({known.void_reason or 'no reason'}): not activated"
+        if known.state == "sold":
+            return "sold_stamp", f"stamp {serial} was already sold: not activated again"
+        if known.state == "active" and known.lot and known.lot != lot:
+            return "other_batch", f"stamp {serial} is already active for batch {known.lot}, not {lot}"
+        return None
+
+    def _note(self, serial: str, result: str, text: str) -> None:
+        import datetime as dt
+        self.message = text
+        self.recent.appendleft({"serial": serial, "result": result, "text": text,
+                                "at": dt.datetime.now().strftime("%H:%M:%S")})
+
+    def state(self) -> dict[str, Any]:
+        product = self.cfg.product
+        return {"product": product.name if product else None, "lot": product.lot if product else None,
+                "counts": self.batch_counts(), "lamp": self.lamp.colour, "message": self.message,
+                "camera": self.watch.status if self.watch else "Không có camera",
+                "camera_error": self.watch.error if self.watch else None, "paused": self.paused,
+                "online": self.station.link.connected.is_set(), "cache": self.cache.status(),
+                "recent": list(self.recent)}
+
+    def set_lot(self, lot: str) -> tuple[bool, str]:
+        ok, text = self.station.handle(messages.Command(name="set_batch", args={"lot": lot}))
+        return ok, text
+
+    # -- the station page -------------------------------------------------------------------
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("activation", __name__)
+
+        @bp.get("/")
+        def page():  # type: ignore[no-untyped-def]
+            return render_template_string(PAGE, s=self.state())
+
+        @bp.get("/api/state")
+        def api_state():  # type: ignore[no-untyped-def]
+            return jsonify(self.state())
+
+        @bp.post("/batch")
+        def batch():  # type: ignore[no-untyped-def]
+            lot = (request.form.get("lot") or "").strip()
+            ok, text = self.set_lot(lot) if lot else (False, "Chưa nhập mã lô")
+            return render_template_string(PAGE, s=self.state(), note=text), (200 if ok else 400)
+
+        return bp
+
+
+PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Kích hoạt tem</title>
+<style>body{font-family:sans-serif;margin:0;background:#111;color:#fff}
+main{padding:1rem}.lamp{height:5rem;border-radius:1rem;margin-bottom:1rem}
+.lamp.red{background:#b00020}.lamp.green{background:#146c2e}.lamp.off{background:#333}
+.big{font-size:3rem;font-weight:bold}.row{display:flex;gap:2rem}.err{background:#8a4b00;padding:.5rem}
+li{font-size:1.2rem}</style></head><body><main>
+<div id="lamp" class="lamp {{ s.lamp }}"></div>
+<h1>{{ s.product or "Chưa chọn sản phẩm" }} · lô <span id="lot">{{ s.lot or "—" }}</span></h1>
+{% if s.camera_error %}<p class="err" id="camera">{{ s.camera_error }}</p>{% else %}<p id="camera">{{ s.camera }}</p>{% endif %}
+<div class="row"><div>Đã kích hoạt<div class="big" id="activated">{{ s.counts.activated }}</div></div>
+<div>Bị từ chối<div class="big" id="rejected">{{ s.counts.rejected }}</div></div></div>
+<p id="message">{{ note or s.message }}</p>
+<form method="post" action="batch"><label>Lô mới <input name="lot" maxlength="20"></label>
+<button>Đổi lô</button></form>
+<ul id="recent">{% for r in s.recent %}<li>{{ r.at }} {{ r.serial }} — {{ r.text }}</li>{% endfor %}</ul>
+</main><script>
+setInterval(async () => { try { const s = await (await fetch("api/state")).json();
+ document.getElementById("lamp").className = "lamp " + s.lamp;
+ document.getElementById("activated").textContent = s.counts.activated;
+ document.getElementById("rejected").textContent = s.counts.rejected;
+ document.getElementById("lot").textContent = s.lot || "—";
+ document.getElementById("camera").textContent = s.camera_error || s.camera;
+ document.getElementById("message").textContent = s.message;
+} catch (e) {} }, 1000);
+</script></body></html>"""

@@ -1,0 +1,131 @@
+"""What a scan station knows offline: stamp states of its area, synced from the hub in
+chunks (`sync_stamps` commands), kept in SQLite. No keys: a stamp the cache does not
+hold is "not verifiable offline", never "genuine".
+
+A sync is a numbered set of chunks; rows of older syncs are dropped only once every
+chunk of the newer one has arrived, so a half-received sync never forgets stamps."""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tem import codes
+
+STATES = frozenset({"issued", "printed", "active", "sold", "void"})
+LOCAL = "local"  # rows this station changed itself (activated, sold) since the last sync
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stamp (
+    serial TEXT PRIMARY KEY, gtin TEXT, state TEXT NOT NULL, lot TEXT, void_reason TEXT, gen TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS product (gtin TEXT PRIMARY KEY, name TEXT NOT NULL, producer TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync (
+    id TEXT PRIMARY KEY, parts INTEGER NOT NULL, at TEXT, scope TEXT, completed_at TEXT);
+CREATE TABLE IF NOT EXISTS sync_part (sync TEXT NOT NULL, part INTEGER NOT NULL, PRIMARY KEY (sync, part));
+"""
+
+
+class SyncError(ValueError):
+    """A sync chunk that cannot be used; the command is answered with this text."""
+
+
+@dataclass(frozen=True)
+class CachedStamp:
+    serial: str
+    gtin: str | None
+    state: str
+    lot: str | None
+    void_reason: str | None
+    product: str | None
+    producer: str | None
+
+
+class StampCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- sync from the hub --------------------------------------------------------------
+    def apply_chunk(self, args: dict[str, Any]) -> tuple[bool, str]:
+        """Store one chunk; returns (sync complete, a line for the command result)."""
+        try:
+            sync_id, part, parts = str(args["sync"]), int(args["part"]), int(args["parts"])
+            rows = args.get("stamps", [])
+            products = args.get("products", {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SyncError(f"sync chunk without {exc}") from None
+        if not 0 <= part < parts:
+            raise SyncError(f"chunk {part} of {parts} is out of range")
+        clean = []
+        for row in rows:
+            try:
+                serial, state, gtin, lot, reason = (list(row) + [None] * 5)[:5]
+                serial = codes.normalize(str(serial))
+            except (TypeError, codes.CodeError) as exc:
+                raise SyncError(f"bad stamp row {row!r}: {exc}") from None
+            if state not in STATES:
+                raise SyncError(f"bad stamp state {state!r} for {serial}")
+            clean.append((serial, gtin, state, lot, reason, sync_id))
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR IGNORE INTO sync (id, parts, at, scope) VALUES (?, ?, ?, ?)",
+                             (sync_id, parts, args.get("at"), args.get("scope")))
+            self._db.executemany(
+                "INSERT INTO stamp (serial, gtin, state, lot, void_reason, gen) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(serial) DO UPDATE SET gtin=excluded.gtin, state=excluded.state, lot=excluded.lot, "
+                "void_reason=excluded.void_reason, gen=excluded.gen", clean)
+            self._db.executemany(
+                "INSERT INTO product (gtin, name, producer) VALUES (?, ?, ?) ON CONFLICT(gtin) DO UPDATE "
+                "SET name=excluded.name, producer=excluded.producer",
+                [(g, str(p.get("name", "")), str(p.get("producer", ""))) for g, p in products.items()])
+            self._db.execute("INSERT OR IGNORE INTO sync_part VALUES (?, ?)", (sync_id, part))
+            got = self._db.execute("SELECT count(*) FROM sync_part WHERE sync = ?", (sync_id,)).fetchone()[0]
+            complete = got >= parts
+            if complete:
+                # Every chunk is here: what the hub no longer lists is gone (or out of the area).
+                self._db.execute("DELETE FROM stamp WHERE gen NOT IN (?, ?)", (sync_id, LOCAL))
+                self._db.execute("UPDATE sync SET completed_at = ? WHERE id = ?",
+                                 (dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), sync_id))
+                self._db.execute("DELETE FROM sync_part WHERE sync <> ?", (sync_id,))
+        return complete, f"sync {sync_id}: chunk {part + 1}/{parts}, {len(clean)} stamps" + (
+            " (complete)" if complete else "")
+
+    # -- lookups and local changes ---------------------------------------------------------
+    def lookup(self, serial: str) -> CachedStamp | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT s.serial, s.gtin, s.state, s.lot, s.void_reason, p.name, p.producer "
+                "FROM stamp s LEFT JOIN product p ON p.gtin = s.gtin WHERE s.serial = ?", (serial,)).fetchone()
+        return CachedStamp(*row) if row else None
+
+    def product(self, gtin: str | None) -> tuple[str, str] | None:
+        if gtin is None:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT name, producer FROM product WHERE gtin = ?", (gtin,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def mark(self, serial: str, state: str, gtin: str | None = None, lot: str | None = None) -> None:
+        """Remember what this station itself did (it has not come back in a sync yet)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO stamp (serial, gtin, state, lot, gen) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(serial) DO UPDATE SET state=excluded.state, gtin=coalesce(excluded.gtin, stamp.gtin), "
+                "lot=coalesce(excluded.lot, stamp.lot), gen=excluded.gen", (serial, gtin, state, lot, LOCAL))
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            count = self._db.execute("SELECT count(*) FROM stamp").fetchone()[0]
+            last = self._db.execute("SELECT id, at, completed_at FROM sync WHERE completed_at IS NOT NULL "
+                                    "ORDER BY completed_at DESC LIMIT 1").fetchone()
+        return {"stamps": count, "sync": last[0] if last else None, "synced_at": last[1] if last else None}

@@ -143,3 +143,21 @@ def demo(data_dir: str, port: int, seconds: float) -> None:
     """Broker, hub, ingestor and two simulated stations on embedded defaults."""
     from hub.demo import run_demo
     run_demo(data_dir, port, seconds)
+
+
+@main.command("sync-stations")
+@click.argument("station_ids", nargs=-1)
+def sync_stations_cmd(station_ids: tuple[str, ...]) -> None:
+    """Send scan stations the stamp states of their area (default: every stall and activation station)."""
+    from hub.sync import MqttPublisher, sync_stations
+    s = _settings()
+    sessions = hubdb.sessions(hubdb.make_engine(s.database_url))
+    try:
+        with MqttPublisher(s.mqtt_host, s.mqtt_port, s.hub_mqtt_password) as publish:
+            sent = sync_stations(sessions, publish, station_ids or None)
+    except (LookupError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for sid, count in sent.items():
+        click.echo(f"{sid}: {count} stamps sent")
+    if not sent:
+        click.echo("no scan stations registered")

@@ -41,5 +41,10 @@ class FilePrinter:
             os.replace(tmp, path)
         return path
 
+    def job_outcome(self, name: str) -> bool:
+        """Did the job called `name` print? The file is written atomically, so it exists or not."""
+        stem = _UNSAFE.sub("_", name).strip("_") or "label"
+        return any(self.directory.glob(f"{stem}-*.png"))
+
     def close(self) -> None:
         pass

@@ -36,8 +36,8 @@ def make_flow(station: "Station") -> Flow:
     if station.cfg.kind == "activation":
         from station.scanner.activation import ActivationFlow
         return ActivationFlow(station)
-    from station.stall import StallFlow
-    return StallFlow(station)
+    from station.scanner.vendor import VendorFlow
+    return VendorFlow(station)
 
 
 class Station:

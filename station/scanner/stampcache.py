@@ -78,6 +78,10 @@ class StampCache:
             clean.append((serial, gtin, state, lot, reason, sync_id))
         with self._lock, self._db:
             self._db.execute("BEGIN")
+            newest = self._db.execute("SELECT max(id) FROM sync WHERE completed_at IS NOT NULL").fetchone()[0]
+            if newest is not None and sync_id < newest:
+                # A late chunk of an older sync (ids sort by time) must not overwrite newer states.
+                return False, f"sync {sync_id}: older than {newest}, ignored"
             self._db.execute("INSERT OR IGNORE INTO sync (id, parts, at, scope) VALUES (?, ?, ?, ?)",
                              (sync_id, parts, args.get("at"), args.get("scope")))
             self._db.executemany(
@@ -127,5 +131,5 @@ class StampCache:
         with self._lock:
             count = self._db.execute("SELECT count(*) FROM stamp").fetchone()[0]
             last = self._db.execute("SELECT id, at, completed_at FROM sync WHERE completed_at IS NOT NULL "
-                                    "ORDER BY completed_at DESC LIMIT 1").fetchone()
+                                    "ORDER BY id DESC LIMIT 1").fetchone()
         return {"stamps": count, "sync": last[0] if last else None, "synced_at": last[1] if last else None}

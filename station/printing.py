@@ -127,6 +127,10 @@ class PrintFlow:
             return None  # the station records the `voided` event
         return None
 
+    def blueprint(self) -> "Blueprint":
+        from station.kiosk.print_page import make_blueprint
+        return make_blueprint(self)
+
     # -- pressing ---------------------------------------------------------------------------
     def press(self) -> str | None:
         """Queue the next stamp; returns its serial, or None with `last_error` set."""

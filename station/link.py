@@ -33,6 +33,7 @@ class Link:
         self.software = software
         self.inbox: queue.Queue[messages.Command | messages.ConfigMessage] = queue.Queue()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker confirmed ack/cmd/cfg subscriptions
         self.last_error = ""
         self._wake = threading.Event()
         self._acks: queue.Queue[list[str]] = queue.Queue()
@@ -55,6 +56,7 @@ class Link:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_subscribe = lambda *_a: self.subscribed.set()
         self._client = c
         self._sender = threading.Thread(target=self._run, name="link-sender", daemon=True)
 
@@ -96,8 +98,7 @@ class Link:
             log.error("%s", self.last_error)
             return
         self.last_error = ""
-        for kind in ("ack", "cmd", "cfg"):
-            client.subscribe(self._t[kind], qos=1)
+        client.subscribe([(self._t[kind], 1) for kind in ("ack", "cmd", "cfg")])
         client.publish(self._t["state"], messages.StateMessage(state="online", software=self.software).dump(),
                        qos=1, retain=True)
         self.connected.set()

@@ -206,3 +206,67 @@ def test_print_station_gets_codes_prints_activates_and_reports_state(world: Worl
         t.join(10)
     wait_until(lambda: not _count(world, StationRow, StationRow.id == "st-1", StationRow.online),
                what="offline after a clean stop")
+
+
+def _hub_client(world: World) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hub-test-{uuid.uuid4().hex[:4]}", protocol=mqtt.MQTTv5)
+    c.username_pw_set("hub", "hub-test-password")
+    c.connect("127.0.0.1", world.broker.port)
+    c.loop_start()
+    return c
+
+
+def test_station_answers_commands_and_applies_pushed_config(world: World) -> None:
+    import threading
+    world.start_ingestor()
+    cfg = world.station_config(
+        "st-1", kind="print", printer={"driver": "file"},
+        product={"gtin": GTIN, "name": "Cá thát lát rút xương", "lot": LOT})
+    station = Station(cfg)
+    t = threading.Thread(target=station.run, daemon=True)
+    t.start()
+    hub = _hub_client(world)
+    try:
+        assert station.link.subscribed.wait(10)
+        pause = messages.Command(name="pause")
+        unknown_lot = messages.Command(name="set_batch", args={})
+        for cmd in (pause, unknown_lot):
+            hub.publish(topics.topic("st-1", "cmd"), cmd.dump(), qos=1).wait_for_publish(5)
+
+        def result(cmd: messages.Command) -> dict | None:
+            with world.sessions() as s:
+                for body in s.scalars(select(Event.body).where(Event.type == "command_result")):
+                    if body["command"] == str(cmd.id):
+                        return body
+            return None
+
+        assert wait_until(lambda: result(pause), what="pause answered")["ok"] is True
+        assert station.flow.press() is None and "tạm dừng" in station.flow.last_error
+        bad = wait_until(lambda: result(unknown_lot), what="bad command answered")
+        assert bad["ok"] is False and "bad arguments" in bad["message"]
+
+        # Retained config: a new lot is applied and the version shows up in telemetry.
+        new = messages.ConfigMessage(version=3, config={"product": {"gtin": GTIN, "name": "Cá", "lot": "L2"},
+                                                        "printer": {"driver": "file"}})
+        hub.publish(topics.topic("st-1", "cfg"), new.dump(), qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda: station.cfg.config_version == 3, what="config 3 applied")
+        assert station.cfg.product.lot == "L2"
+
+        def reported() -> int | None:
+            with world.sessions() as s:
+                return s.get(StationRow, "st-1").config_version
+        wait_until(lambda: reported() == 3, what="hub sees config version 3")
+
+        # A config with a typo is refused with an alert and changes nothing.
+        typo = messages.ConfigMessage(version=4, config={"printer": {"driverr": "file"}})
+        hub.publish(topics.topic("st-1", "cfg"), typo.dump(), qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda: _count(world, Alert, Alert.kind == "config_rejected"), what="config alert")
+        with world.sessions() as s:
+            message = s.scalars(select(Alert.message).where(Alert.kind == "config_rejected")).one()
+        assert "printer.driverr" in message and "unknown field" in message
+        assert station.cfg.config_version == 3 and station.cfg.product.lot == "L2"
+    finally:
+        hub.loop_stop()
+        hub.disconnect()
+        station.stop()
+        t.join(10)

@@ -2,6 +2,7 @@
 one database session per request, one blueprint per audience."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -29,11 +30,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(_close_session)
 
     from hub import display, i18n, ratelimit, resolver
+    _ops_catalog(app)
     i18n.init_app(app)
     display.init_app(app)
     app.register_blueprint(resolver.bp)
     ratelimit.init_app(app, resolver.bp)
+    _operator_console(app)
     return app
+
+
+def _ops_catalog(app: Flask) -> None:
+    """The console's strings live in their own catalogue (translations/*/LC_MESSAGES/ops.po)."""
+    compiled = str(Path(app.instance_path) / "translations")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", f"{compiled};{compiled}")
+    app.config.setdefault("BABEL_DOMAIN", "ops;messages")  # the public pages' words win a clash
+
+
+def _operator_console(app: Flask) -> None:
+    from hub import api, auth, ops
+    ops.init_app(app)
+    app.register_blueprint(api.bp)
+    auth.init_app(app, api.bp)
 
 
 def db() -> Session:

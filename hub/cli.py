@@ -135,6 +135,63 @@ def add_station(station_id: str, kind: str, place: str, gtin: str | None) -> Non
     click.echo("Send SIGHUP to `tem broker` (or restart it) so the broker accepts the new login.")
 
 
+@admin.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "manager", "inspector", "station"]), required=True)
+@click.option("--cooperative", "cooperative_id", type=int, default=None, help="the manager's cooperative id")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def create_user(username: str, role: str, cooperative_id: int | None, password_stdin: bool) -> None:
+    """Add a console user (the first admin, managers, inspectors)."""
+    import sys
+
+    from hub.auth import AuthError
+    from hub.auth import create_user as add_user
+    from hub.models import Cooperative
+    if role == "station":
+        password = ""
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    s = _settings()
+    with hubdb.sessions(hubdb.make_engine(s.database_url))() as session, session.begin():
+        if cooperative_id is not None and session.get(Cooperative, cooperative_id) is None:
+            raise click.ClickException(f"no cooperative with id {cooperative_id}")
+        try:
+            user = add_user(session, username, password, role, cooperative_id)
+        except AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.add(_audit_row("create", "user", user.id, role=role, cooperative_id=cooperative_id))
+    click.echo(f"user {username} ({role}) created")
+
+
+@admin.command("create-token")
+@click.argument("username")
+@click.option("--name", default="", help="what the token is for")
+def create_token(username: str, name: str) -> None:
+    """Make an API token for a user and print it (shown once)."""
+    from sqlalchemy import select
+
+    from hub.auth import create_token as new_token
+    from hub.models import User
+    s = _settings()
+    with hubdb.sessions(hubdb.make_engine(s.database_url))() as session, session.begin():
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None or not user.active:
+            raise click.ClickException(f"no active user {username!r}")
+        if user.role == "station":
+            raise click.ClickException("stations talk MQTT, not the API")
+        token = new_token(session, user, name)
+        session.add(_audit_row("create", "api_token", user.id, name=name))
+    click.echo(token)
+
+
+def _audit_row(action: str, target_type: str, target_id: object, **detail: object):  # type: ignore[no-untyped-def]
+    from hub.models import AuditLog
+    return AuditLog(username="cli", action=action, target_type=target_type, target_id=str(target_id),
+                    detail=detail or None)
+
+
 @main.command()
 @click.option("--data", "data_dir", default="demo-data", type=click.Path(), help="where the demo keeps its state")
 @click.option("--port", default=5000, type=int, help="hub web port")

@@ -135,6 +135,9 @@ class Alert(Base):
     serial: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     resolved_at: Mapped[dt.datetime | None]
+    acknowledged_at: Mapped[dt.datetime | None]  # 0003
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    resolved_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class TelemetrySample(Base):
@@ -182,3 +185,99 @@ class Certificate(Base):
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
     url: Mapped[str | None] = mapped_column(String(300))  # the issuer's record, when public
+
+
+# -- operator console (0003) ----------------------------------------------------------------
+
+ROLES = ("admin", "manager", "inspector", "station")
+
+
+class User(Base):
+    """A person who signs in to the operator console (or a station's machine identity, which cannot)."""
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(20))  # admin|manager|inspector|station
+    cooperative_id: Mapped[int | None] = mapped_column(ForeignKey("cooperative.id"))  # managers only
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for /api/v1; only its SHA-256 is stored."""
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    user: Mapped[User] = relationship()
+
+
+class AuditLog(Base):
+    """Who changed what, when: every write made through the console or the API."""
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(80), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(64), default="")
+    cooperative_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class StationCommand(Base):
+    """A command sent to a station; its answer is the command_result event whose `command` is this id."""
+    __tablename__ = "station_command"
+    __table_args__ = (Index("ix_command_station_at", "station_id", "sent_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(20))
+    args: Mapped[dict[str, Any] | None]
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class StationConfigPush(Base):
+    """Config versions pushed (retained) to a station; the station reports the version it runs."""
+    __tablename__ = "station_config_push"
+    __table_args__ = (UniqueConstraint("station_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]]
+    pushed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    pushed_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class StampBlock(Base):
+    """A block of stamps issued at once (minted here, or a pre-printed roll), and where it went."""
+    __tablename__ = "stamp_block"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("cooperative.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"))
+    first_serial: Mapped[str] = mapped_column(String(16))
+    last_serial: Mapped[str] = mapped_column(String(16))
+    first_number: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    station_id: Mapped[str | None] = mapped_column(String(32))  # allocated to
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class DiaryRevision(Base):
+    """An earlier text of a diary entry, kept when someone edits or deletes it."""
+    __tablename__ = "diary_revision"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(Integer, index=True)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    replaced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    replaced_by: Mapped[str] = mapped_column(String(80), default="")
+    change: Mapped[str] = mapped_column(String(10))  # edit|delete
+    old: Mapped[dict[str, Any]]

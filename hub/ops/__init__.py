@@ -1,0 +1,600 @@
+"""The operator console (/ops): registry, stamps, device fleet, commands and config,
+alerts, reports. Views check who may see what and call hub.ops.registry for the work.
+
+A cooperative manager sees only their cooperative: every lookup goes through
+`_scoped_*`, which answers 404 for anything outside it (not 403, so ids do not leak)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.app import db
+from hub.auth import audit, current_user, login_required, roles_required, scope_cooperative
+from hub.models import (Alert, AuditLog, Batch, Cooperative, DiaryEntry, DiaryRevision, Event, Product, Quarantine,
+                        StampBlock, Station, StationCommand, StationConfigPush, utcnow)
+from hub.ops import registry
+from hub.ops.registry import Refused
+from hub.publisher import PublishError, for_app
+from tem import messages
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+WRITE = ("admin", "manager")
+COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch")
+CODES_PER_COMMAND = 1000  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in person."""
+
+
+def _keyring():  # type: ignore[no-untyped-def]
+    return current_app.extensions["tem.keyring"]
+
+
+def _interval() -> float:
+    return float(current_app.config.get("TEM_TELEMETRY_INTERVAL_S", 10))
+
+
+# -- scoping ------------------------------------------------------------------------------------
+
+def _coops(s: Session) -> list[Cooperative]:
+    q = select(Cooperative).order_by(Cooperative.name)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Cooperative.id == scope)
+    return list(s.scalars(q))
+
+
+def _scoped_coop(s: Session, coop_id: int) -> Cooperative:
+    coop = s.get(Cooperative, coop_id)
+    scope = scope_cooperative()
+    if coop is None or (scope is not None and coop.id != scope):
+        abort(404)
+    return coop
+
+
+def _products(s: Session) -> list[Product]:
+    q = select(Product).order_by(Product.name_vi)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Product.cooperative_id == scope)
+    return list(s.scalars(q))
+
+
+def _scoped_product(s: Session, product_id: int) -> Product:
+    product = s.get(Product, product_id)
+    scope = scope_cooperative()
+    if product is None or (scope is not None and product.cooperative_id != scope):
+        abort(404)
+    return product
+
+
+def _scoped_batch(s: Session, batch_id: int) -> Batch:
+    batch = s.get(Batch, batch_id)
+    if batch is None:
+        abort(404)
+    _scoped_product(s, batch.product_id)
+    return batch
+
+
+def _stations(s: Session) -> list[Station]:
+    q = select(Station).order_by(Station.id)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Station.cooperative_id == scope)
+    return list(s.scalars(q))
+
+
+def _scoped_station(s: Session, station_id: str) -> Station:
+    st = s.get(Station, station_id)
+    scope = scope_cooperative()
+    if st is None or (scope is not None and st.cooperative_id != scope):
+        abort(404)
+    return st
+
+
+def _scoped_block(s: Session, block_id: int) -> StampBlock:
+    block = s.get(StampBlock, block_id)
+    scope = scope_cooperative()
+    if block is None or (scope is not None and block.cooperative_id != scope):
+        abort(404)
+    return block
+
+
+def _form_coop_id() -> int:
+    """The cooperative a new thing belongs to: a manager's own, or the one an admin chose."""
+    scope = scope_cooperative()
+    if scope is not None:
+        return scope
+    try:
+        return int(request.form.get("cooperative_id", ""))
+    except ValueError:
+        raise Refused(_("Choose a cooperative.")) from None
+
+
+def _refused(exc: Refused) -> None:
+    db().rollback()
+    flash(str(exc), "error")
+
+
+# -- fleet --------------------------------------------------------------------------------------
+
+def _station_row(st: Station) -> dict[str, Any]:
+    status, reason = registry.liveness(st, _interval())
+    tele = st.telemetry or {}
+    return {"id": st.id, "name": st.name, "kind": st.kind, "place": st.place, "status": status, "reason": reason,
+            "last_seen": st.last_seen.isoformat() if st.last_seen else None,
+            "config_version": st.config_version, "printer": tele.get("printer"), "paper": tele.get("paper"),
+            "codes_left": tele.get("codes_left"), "outbox": tele.get("outbox"), "queue": tele.get("queue"),
+            "cpu_temp": tele.get("cpu_temp")}
+
+
+@bp.route("/")
+def dashboard() -> Any:
+    s = db()
+    rows = [_station_row(st) for st in _stations(s)]
+    open_alerts = _alert_query(s).where(Alert.resolved_at.is_(None))
+    alerts = s.scalar(select(func.count()).select_from(open_alerts.subquery()))
+    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts,
+                           counts=registry.stamp_counts(s, scope_cooperative()))
+
+
+@bp.route("/fleet.json")
+def fleet_json() -> Any:
+    s = db()
+    return jsonify(at=utcnow().isoformat(), stations=[_station_row(st) for st in _stations(s)])
+
+
+@bp.route("/stations/<station_id>")
+def station_page(station_id: str) -> Any:
+    s = db()
+    st = _scoped_station(s, station_id)
+    events = list(s.scalars(select(Event).where(Event.station_id == st.id).order_by(Event.received_at.desc())
+                            .limit(50)))
+    commands = list(s.scalars(select(StationCommand).where(StationCommand.station_id == st.id)
+                              .order_by(StationCommand.sent_at.desc()).limit(20)))
+    results = _command_results(s, st.id, [c.id for c in commands])
+    pushes = list(s.scalars(select(StationConfigPush).where(StationConfigPush.station_id == st.id)
+                            .order_by(StationConfigPush.version.desc()).limit(10)))
+    return render_template("ops/station.html", st=st, row=_station_row(st), events=events, commands=commands,
+                           results=results, pushes=pushes, command_names=COMMANDS,
+                           batches=_station_batches(s, st))
+
+
+def _station_batches(s: Session, st: Station) -> list[Batch]:
+    q = select(Batch).join(Product).order_by(Batch.id.desc()).limit(50)
+    if st.cooperative_id is not None:
+        q = q.where(Product.cooperative_id == st.cooperative_id)
+    return list(s.scalars(q))
+
+
+def _command_results(s: Session, station_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for ev in s.scalars(select(Event).where(Event.station_id == station_id, Event.type == "command_result")
+                        .order_by(Event.received_at.desc()).limit(500)):
+        cid = str((ev.body or {}).get("command", ""))
+        if cid in ids and cid not in found:
+            found[cid] = {"ok": ev.body.get("ok"), "message": ev.body.get("message", ""), "at": ev.at}
+    return found
+
+
+@bp.route("/stations/<station_id>/commands.json")
+def station_commands_json(station_id: str) -> Any:
+    s = db()
+    st = _scoped_station(s, station_id)
+    commands = list(s.scalars(select(StationCommand).where(StationCommand.station_id == st.id)
+                              .order_by(StationCommand.sent_at.desc()).limit(20)))
+    results = _command_results(s, st.id, [c.id for c in commands])
+    return jsonify(station=_station_row(st), commands=[
+        {"id": c.id, "name": c.name, "sent_at": c.sent_at.isoformat(),
+         "result": {**results[c.id], "at": results[c.id]["at"].isoformat()} if c.id in results else None}
+        for c in commands])
+
+
+def send_command(s: Session, st: Station, name: str, args: dict[str, Any]) -> StationCommand:
+    """Record and publish a command (QoS 1); raises PublishError with nothing stored when the broker refuses."""
+    cmd = messages.Command(name=name, args=args)  # type: ignore[arg-type]
+    row = StationCommand(id=str(cmd.id), station_id=st.id, name=name, args=args if name != "add_codes" else
+                         {"gtin": args.get("gtin"), "count": len(args.get("serials", []))},
+                         sent_by=current_user.username)
+    s.add(row)
+    s.flush()
+    for_app(current_app).command(st.id, cmd)
+    return row
+
+
+@bp.route("/stations/<station_id>/command", methods=["POST"])
+@roles_required(*WRITE)
+def station_command(station_id: str) -> Any:
+    s = db()
+    st = _scoped_station(s, station_id)
+    name = request.form.get("name", "")
+    if name not in COMMANDS:
+        flash(_("Unknown command."), "error")
+        return redirect(url_for(".station_page", station_id=st.id))
+    args: dict[str, Any] = {}
+    if name == "set_batch":
+        lot = request.form.get("lot", "").strip()
+        if not lot or len(lot) > 20:
+            flash(_("Choose a lot (1-20 characters)."), "error")
+            return redirect(url_for(".station_page", station_id=st.id))
+        args["lot"] = lot
+    try:
+        row = send_command(s, st, name, args)
+        audit("command", "station", st.id, cooperative_id=st.cooperative_id, command=name, id=row.id, args=args)
+        s.commit()
+        flash(_("Command %(name)s sent; waiting for the station's answer.", name=name))
+    except PublishError as exc:
+        s.rollback()
+        flash(_("The command was not sent: %(why)s", why=str(exc)), "error")
+    return redirect(url_for(".station_page", station_id=st.id))
+
+
+@bp.route("/stations/<station_id>/config", methods=["POST"])
+@roles_required(*WRITE)
+def station_config(station_id: str) -> Any:
+    s = db()
+    st = _scoped_station(s, station_id)
+    fmt = request.form.get("format", "toml")
+    try:
+        config = registry.parse_config_text(request.form.get("config", ""), "json" if fmt == "json" else "toml")
+        registry.check_config(st, config)
+        version = registry.next_config_version(s, st)
+        s.add(StationConfigPush(station_id=st.id, version=version, config=config, pushed_by=current_user.username))
+        audit("push_config", "station", st.id, cooperative_id=st.cooperative_id, version=version)
+        s.flush()
+        for_app(current_app).config(st.id, messages.ConfigMessage(version=version, config=config))
+        s.commit()
+        flash(_("Config version %(v)s pushed.", v=version))
+    except Refused as exc:
+        _refused(exc)
+    except PublishError as exc:
+        s.rollback()
+        flash(_("The config was not sent: %(why)s", why=str(exc)), "error")
+    return redirect(url_for(".station_page", station_id=st.id))
+
+
+# -- cooperatives -------------------------------------------------------------------------------
+
+@bp.route("/cooperatives", methods=["GET", "POST"])
+def cooperatives() -> Any:
+    s = db()
+    if request.method == "POST":
+        if not current_user.is_admin:
+            abort(403)
+        try:
+            coop = registry.save_cooperative(s, request.form)
+            audit("create", "cooperative", coop.id, cooperative_id=coop.id, name=coop.name)
+            s.commit()
+            flash(_("Cooperative saved."))
+            return redirect(url_for(".cooperatives"))
+        except Refused as exc:
+            _refused(exc)
+    return render_template("ops/cooperatives.html", coops=_coops(s))
+
+
+@bp.route("/cooperatives/<int:coop_id>", methods=["GET", "POST"])
+def cooperative(coop_id: int) -> Any:
+    s = db()
+    coop = _scoped_coop(s, coop_id)
+    if request.method == "POST":
+        if not current_user.can_write:
+            abort(403)
+        try:
+            registry.save_cooperative(s, request.form, coop)
+            audit("update", "cooperative", coop.id, cooperative_id=coop.id, fields=dict(request.form.items()))
+            s.commit()
+            flash(_("Cooperative saved."))
+            return redirect(url_for(".cooperative", coop_id=coop.id))
+        except Refused as exc:
+            _refused(exc)
+            coop = _scoped_coop(s, coop_id)
+    return render_template("ops/cooperative.html", coop=coop)
+
+
+# -- products -----------------------------------------------------------------------------------
+
+def _product_form() -> dict[str, Any]:
+    return {k: request.form.get(k, "") for k in ("gtin", "name_vi", "name_en", "category")}
+
+
+@bp.route("/products", methods=["GET", "POST"])
+def products() -> Any:
+    s = db()
+    form: dict[str, Any] = {}
+    if request.method == "POST":
+        if not current_user.can_write:
+            abort(403)
+        form = _product_form()
+        try:
+            coop_id = _form_coop_id()
+            _scoped_coop(s, coop_id)
+            product = registry.save_product(s, form, coop_id, scope=scope_cooperative())
+            audit("create", "product", product.id, cooperative_id=coop_id, gtin=product.gtin)
+            s.commit()
+            flash(_("Product %(gtin)s saved.", gtin=product.gtin))
+            return redirect(url_for(".products"))
+        except Refused as exc:
+            _refused(exc)
+    return render_template("ops/products.html", products=_products(s), coops=_coops(s), form=form)
+
+
+@bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+def product(product_id: int) -> Any:
+    s = db()
+    p = _scoped_product(s, product_id)
+    if request.method == "POST":
+        if not current_user.can_write:
+            abort(403)
+        try:
+            registry.save_product(s, _product_form(), p.cooperative_id, p, scope=scope_cooperative())
+            audit("update", "product", p.id, cooperative_id=p.cooperative_id, fields=_product_form())
+            s.commit()
+            flash(_("Product %(gtin)s saved.", gtin=p.gtin))
+            return redirect(url_for(".product", product_id=p.id))
+        except Refused as exc:
+            _refused(exc)
+            p = _scoped_product(s, product_id)
+    batches = list(s.scalars(select(Batch).where(Batch.product_id == p.id).order_by(Batch.id.desc())))
+    return render_template("ops/product.html", p=p, batches=batches)
+
+
+# -- batches and diary --------------------------------------------------------------------------
+
+@bp.route("/batches", methods=["GET", "POST"])
+def batches() -> Any:
+    s = db()
+    if request.method == "POST":
+        if not current_user.can_write:
+            abort(403)
+        try:
+            try:
+                p = _scoped_product(s, int(request.form.get("product_id", "")))
+            except ValueError:
+                raise Refused(_("Choose a product.")) from None
+            batch = registry.save_batch(s, request.form, p)
+            audit("create", "batch", batch.id, cooperative_id=p.cooperative_id, lot=batch.lot)
+            s.commit()
+            flash(_("Batch %(lot)s saved.", lot=batch.lot))
+            return redirect(url_for(".batch", batch_id=batch.id))
+        except Refused as exc:
+            _refused(exc)
+    q = select(Batch).join(Product).order_by(Batch.id.desc()).limit(200)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Product.cooperative_id == scope)
+    return render_template("ops/batches.html", batches=list(s.scalars(q)), products=_products(s))
+
+
+@bp.route("/batches/<int:batch_id>", methods=["GET", "POST"])
+def batch(batch_id: int) -> Any:
+    s = db()
+    b = _scoped_batch(s, batch_id)
+    if request.method == "POST":
+        if not current_user.can_write:
+            abort(403)
+        try:
+            registry.save_batch(s, request.form, b.product, b)
+            audit("update", "batch", b.id, cooperative_id=b.product.cooperative_id, fields=dict(request.form.items()))
+            s.commit()
+            flash(_("Batch %(lot)s saved.", lot=b.lot))
+            return redirect(url_for(".batch", batch_id=b.id))
+        except Refused as exc:
+            _refused(exc)
+            b = _scoped_batch(s, batch_id)
+    diary = list(s.scalars(select(DiaryEntry).where(DiaryEntry.batch_id == b.id).order_by(DiaryEntry.day)))
+    revisions = list(s.scalars(select(DiaryRevision).where(DiaryRevision.batch_id == b.id)
+                               .order_by(DiaryRevision.replaced_at.desc())))
+    return render_template("ops/batch.html", b=b, diary=diary, revisions=revisions, stages=registry.STAGES)
+
+
+@bp.route("/batches/<int:batch_id>/diary", methods=["POST"])
+@roles_required(*WRITE)
+def diary_add(batch_id: int) -> Any:
+    s = db()
+    b = _scoped_batch(s, batch_id)
+    try:
+        entry = registry.add_diary(s, b, request.form)
+        audit("create", "diary_entry", entry.id, cooperative_id=b.product.cooperative_id, batch=b.id)
+        s.commit()
+        flash(_("Diary entry saved."))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".batch", batch_id=batch_id))
+
+
+@bp.route("/diary/<int:entry_id>", methods=["POST"])
+@roles_required(*WRITE)
+def diary_edit(entry_id: int) -> Any:
+    s = db()
+    entry = s.get(DiaryEntry, entry_id)
+    if entry is None:
+        abort(404)
+    b = _scoped_batch(s, entry.batch_id)
+    try:
+        if request.form.get("delete"):
+            registry.delete_diary(s, entry, current_user.username)
+            audit("delete", "diary_entry", entry_id, cooperative_id=b.product.cooperative_id, batch=b.id)
+        else:
+            registry.edit_diary(s, entry, request.form, current_user.username)
+            audit("update", "diary_entry", entry_id, cooperative_id=b.product.cooperative_id, batch=b.id)
+        s.commit()
+        flash(_("Diary entry saved; the earlier text is kept in the history."))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".batch", batch_id=b.id))
+
+
+# -- stamps -------------------------------------------------------------------------------------
+
+@bp.route("/stamps")
+def stamps() -> Any:
+    s = db()
+    q = select(StampBlock).order_by(StampBlock.id.desc()).limit(200)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(StampBlock.cooperative_id == scope)
+    print_stations = [st for st in _stations(s) if st.kind == "print"]
+    return render_template("ops/stamps.html", blocks=list(s.scalars(q)), counts=registry.stamp_counts(s, scope),
+                           products=_products(s), stations=print_stations, coops=_coops(s),
+                           reasons=registry.VOID_REASONS, max_block=registry.MAX_BLOCK)
+
+
+@bp.route("/stamps/issue", methods=["POST"])
+@roles_required(*WRITE)
+def stamps_issue() -> Any:
+    s = db()
+    try:
+        try:
+            p = _scoped_product(s, int(request.form.get("product_id", "")))
+            count = int(request.form.get("count", ""))
+        except ValueError:
+            raise Refused(_("Choose a product and a number of stamps.")) from None
+        block = registry.issue_block(s, _keyring(), p, count, current_user.username)
+        audit("issue", "stamp_block", block.id, cooperative_id=p.cooperative_id, count=count, gtin=p.gtin,
+              first=block.first_serial, last=block.last_serial)
+        s.commit()
+        flash(_("%(n)s stamps issued: block #%(id)s.", n=count, id=block.id))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".stamps"))
+
+
+@bp.route("/stamps/roll", methods=["POST"])
+@roles_required(*WRITE)
+def stamps_roll() -> Any:
+    s = db()
+    try:
+        coop_id = _form_coop_id()
+        _scoped_coop(s, coop_id)
+        block = registry.register_roll(s, _keyring(), coop_id, request.form.get("first", ""),
+                                       request.form.get("last", ""), current_user.username)
+        audit("register_roll", "stamp_block", block.id, cooperative_id=coop_id, first=block.first_serial,
+              last=block.last_serial, count=block.count)
+        s.commit()
+        flash(_("Roll registered: block #%(id)s, %(n)s stamps.", id=block.id, n=block.count))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".stamps"))
+
+
+@bp.route("/stamps/blocks/<int:block_id>/allocate", methods=["POST"])
+@roles_required(*WRITE)
+def stamps_allocate(block_id: int) -> Any:
+    s = db()
+    block = _scoped_block(s, block_id)
+    try:
+        st = _scoped_station(s, request.form.get("station_id", ""))
+        serials = registry.allocate(s, block, st)
+        gtin = s.get(Product, block.product_id).gtin if block.product_id else None
+        ids = []
+        for i in range(0, len(serials), CODES_PER_COMMAND):
+            ids.append(send_command(s, st, "add_codes", {"gtin": gtin, "serials": serials[i:i + CODES_PER_COMMAND]}).id)
+        audit("allocate", "stamp_block", block.id, cooperative_id=block.cooperative_id, station=st.id,
+              count=len(serials), commands=ids)
+        s.commit()
+        flash(_("%(n)s codes sent to station %(st)s.", n=len(serials), st=st.id))
+    except Refused as exc:
+        _refused(exc)
+    except PublishError as exc:
+        s.rollback()
+        flash(_("The codes were not sent: %(why)s", why=str(exc)), "error")
+    return redirect(url_for(".stamps"))
+
+
+@bp.route("/stamps/void", methods=["POST"])
+@roles_required(*WRITE)
+def stamps_void() -> Any:
+    s = db()
+    try:
+        n = registry.void_range(s, request.form.get("first", ""), request.form.get("last", ""),
+                                request.form.get("reason", ""), current_user.username,
+                                request.form.get("note", ""), cooperative_id=scope_cooperative())
+        audit("void", "stamp_range", request.form.get("first", ""), cooperative_id=scope_cooperative(),
+              last=request.form.get("last", ""), reason=request.form.get("reason", ""), count=n)
+        s.commit()
+        flash(_("%(n)s stamps voided.", n=n))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".stamps"))
+
+
+# -- alerts and quarantine ----------------------------------------------------------------------
+
+def _alert_query(s: Session):  # type: ignore[no-untyped-def]
+    q = select(Alert)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Alert.station_id.in_(select(Station.id).where(Station.cooperative_id == scope)))
+    return q
+
+
+@bp.route("/alerts")
+def alerts() -> Any:
+    s = db()
+    show = request.args.get("show", "open")
+    q = _alert_query(s).order_by(Alert.created_at.desc()).limit(300)
+    if show == "open":
+        q = q.where(Alert.resolved_at.is_(None))
+    quarantine = []
+    if scope_cooperative() is None:
+        quarantine = list(s.scalars(select(Quarantine).order_by(Quarantine.received_at.desc()).limit(100)))
+    else:
+        quarantine = list(s.scalars(select(Quarantine).where(Quarantine.station_id.in_(
+            select(Station.id).where(Station.cooperative_id == scope_cooperative())))
+            .order_by(Quarantine.received_at.desc()).limit(100)))
+    return render_template("ops/alerts.html", alerts=list(s.scalars(q)), show=show, quarantine=quarantine)
+
+
+@bp.route("/alerts/<int:alert_id>", methods=["POST"])
+@roles_required(*WRITE)
+def alert_action(alert_id: int) -> Any:
+    s = db()
+    alert = s.scalars(_alert_query(s).where(Alert.id == alert_id)).first()
+    if alert is None:
+        abort(404)
+    action = request.form.get("action")
+    now = utcnow()
+    if action == "acknowledge" and alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = now, current_user.username
+    elif action == "resolve" and alert.resolved_at is None:
+        alert.resolved_at, alert.resolved_by = now, current_user.username
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at, alert.acknowledged_by = now, current_user.username
+    else:
+        flash(_("Nothing to do."), "error")
+        return redirect(url_for(".alerts"))
+    audit(action, "alert", alert.id, kind=alert.kind)
+    s.commit()
+    return redirect(url_for(".alerts"))
+
+
+@bp.route("/audit")
+@roles_required("admin")
+def audit_log() -> Any:
+    rows = list(db().scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
+    return render_template("ops/audit.html", rows=rows)
+
+
+def init_app(app) -> None:  # type: ignore[no-untyped-def]
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _ops_helpers() -> dict[str, Any]:
+        def ts(value: dt.datetime | None) -> str:
+            if value is None:
+                return "–"
+            from flask_babel import format_datetime
+            from hub.models import aware
+            return format_datetime(aware(value), "yyyy-MM-dd HH:mm:ss")
+        return {"ts": ts}
+

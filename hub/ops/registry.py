@@ -1,0 +1,356 @@
+"""The registry's real work, shared by the operator console and the JSON API: plain
+functions over a session that check their input, raise `Refused` with a message a
+person understands, and leave committing to the caller (so a refusal writes nothing)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub.models import (Batch, Cooperative, DiaryEntry, DiaryRevision, Event, Product, Stamp, StampBlock, Station,
+                        StationConfigPush, aware, utcnow)
+from hub.stamps import mint
+from tem import codes, gs1, lifecycle
+from tem.codes import Keyring
+
+MAX_BLOCK = 100_000
+STAGES = ("planting", "harvest", "processing", "packing", "inspection", "transport", "other")
+VOID_REASONS = ("misprint", "damaged", "recalled", "stolen", "other")
+LOCAL_ONLY = ("mqtt", "station_id", "data_dir", "kind")
+
+
+class Refused(ValueError):
+    """Input the hub will not accept; str() is shown to the operator as is."""
+
+
+def _text(data: dict[str, Any], key: str, limit: int, required: bool = False, label: str = "") -> str:
+    value = str(data.get(key) or "").strip()
+    if required and not value:
+        raise Refused(f"{label or key} is required")
+    if len(value) > limit:
+        raise Refused(f"{label or key} is longer than {limit} characters")
+    return value
+
+
+def _date(data: dict[str, Any], key: str) -> dt.date | None:
+    value = str(data.get(key) or "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Refused(f"{key} must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def _int(data: dict[str, Any], key: str, lo: int = 0, hi: int | None = None) -> int | None:
+    value = str(data.get(key) if data.get(key) is not None else "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise Refused(f"{key} must be a whole number, not {value!r}") from None
+    if n < lo or (hi is not None and n > hi):
+        raise Refused(f"{key} must be between {lo} and {hi}" if hi is not None else f"{key} must be at least {lo}")
+    return n
+
+
+# -- cooperatives, products, batches, diary ----------------------------------------------------
+
+def save_cooperative(s: Session, data: dict[str, Any], coop: Cooperative | None = None) -> Cooperative:
+    coop = coop or Cooperative()
+    coop.name = _text(data, "name", 200, True, "name")
+    coop.address = _text(data, "address", 300)
+    coop.province = _text(data, "province", 100)
+    coop.district = _text(data, "district", 100)
+    coop.phone = _text(data, "phone", 40)
+    prefix = _text(data, "gs1_prefix", 12)
+    if prefix and (not prefix.isdigit() or not 6 <= len(prefix) <= 12):
+        raise Refused("a GS1 company prefix has 6 to 12 digits")
+    coop.gs1_prefix = prefix or None
+    s.add(coop)
+    s.flush()
+    return coop
+
+
+def check_gtin(s: Session, raw: str, product_id: int | None = None, scope: int | None = None) -> str:
+    """A valid, unused GTIN-14. `scope`: the viewer's cooperative, so a clash names no one else's product."""
+    try:
+        gtin = gs1.normalize_gtin(raw or "")
+    except gs1.GS1Error as exc:
+        raise Refused(str(exc)) from None
+    other = s.scalars(select(Product).where(Product.gtin == gtin)).first()
+    if other is not None and other.id != product_id:
+        if scope is not None and other.cooperative_id != scope:
+            raise Refused(f"GTIN {gtin} is already registered by another cooperative")
+        raise Refused(f"GTIN {gtin} is already registered for product “{other.name_vi}”")
+    return gtin
+
+
+def save_product(s: Session, data: dict[str, Any], cooperative_id: int, product: Product | None = None,
+                 scope: int | None = None) -> Product:
+    gtin = check_gtin(s, str(data.get("gtin", "")), product.id if product else None, scope)
+    if s.get(Cooperative, cooperative_id) is None:
+        raise Refused(f"cooperative {cooperative_id} does not exist")
+    product = product or Product()
+    product.gtin = gtin
+    product.name_vi = _text(data, "name_vi", 200, True, "Vietnamese name")
+    product.name_en = _text(data, "name_en", 200)
+    product.category = _text(data, "category", 100)
+    product.cooperative_id = cooperative_id
+    s.add(product)
+    s.flush()
+    return product
+
+
+def save_batch(s: Session, data: dict[str, Any], product: Product, batch: Batch | None = None) -> Batch:
+    lot = _text(data, "lot", 20, True, "lot")
+    clash = s.scalars(select(Batch).where(Batch.product_id == product.id, Batch.lot == lot)).first()
+    if clash is not None and (batch is None or clash.id != batch.id):
+        raise Refused(f"lot {lot} already exists for this product")
+    batch = batch or Batch(product_id=product.id)
+    batch.lot = lot
+    batch.packed_on = _date(data, "packed_on")
+    batch.expires_on = _date(data, "expires_on")
+    if batch.packed_on and batch.expires_on and batch.expires_on < batch.packed_on:
+        raise Refused("the expiry date is before the packing date")
+    batch.quantity = _int(data, "quantity", 0, 10_000_000)
+    batch.place = _text(data, "place", 200)
+    s.add(batch)
+    s.flush()
+    return batch
+
+
+def _diary_fields(data: dict[str, Any]) -> dict[str, Any]:
+    stage = str(data.get("stage") or "")
+    if stage not in STAGES:
+        raise Refused(f"stage must be one of {', '.join(STAGES)}")
+    day = _date(data, "day")
+    if day is None:
+        raise Refused("day is required")
+    return {"stage": stage, "day": day, "note": _text(data, "note", 2000), "who": _text(data, "who", 200),
+            "place": _text(data, "place", 200)}
+
+
+def _snapshot(e: DiaryEntry) -> dict[str, Any]:
+    return {"stage": e.stage, "day": e.day.isoformat(), "note": e.note, "who": e.who, "place": e.place}
+
+
+def add_diary(s: Session, batch: Batch, data: dict[str, Any]) -> DiaryEntry:
+    entry = DiaryEntry(batch_id=batch.id, recorded_by="person", **_diary_fields(data))
+    s.add(entry)
+    s.flush()
+    return entry
+
+
+def edit_diary(s: Session, entry: DiaryEntry, data: dict[str, Any], by: str) -> DiaryEntry:
+    fields = _diary_fields(data)
+    s.add(DiaryRevision(entry_id=entry.id, batch_id=entry.batch_id, replaced_by=by, change="edit",
+                        old=_snapshot(entry)))
+    for k, v in fields.items():
+        setattr(entry, k, v)
+    s.flush()
+    return entry
+
+
+def delete_diary(s: Session, entry: DiaryEntry, by: str) -> None:
+    s.add(DiaryRevision(entry_id=entry.id, batch_id=entry.batch_id, replaced_by=by, change="delete",
+                        old=_snapshot(entry)))
+    s.delete(entry)
+    s.flush()
+
+
+# -- stamps -------------------------------------------------------------------------------------
+
+def _number(serial: str) -> int:
+    return codes.Serial.parse(serial).number
+
+
+def issue_block(s: Session, keyring: Keyring, product: Product, count: int, by: str) -> StampBlock:
+    if not 1 <= count <= MAX_BLOCK:
+        raise Refused(f"a block has 1 to {MAX_BLOCK} stamps")
+    serials = mint(s, keyring, product.gtin, count)
+    block = StampBlock(cooperative_id=product.cooperative_id, product_id=product.id, first_serial=serials[0],
+                       last_serial=serials[-1], first_number=_number(serials[0]), count=count, issued_by=by)
+    s.add(block)
+    s.flush()
+    return block
+
+
+def overlapping_block(s: Session, first: int, last: int) -> StampBlock | None:
+    return s.scalars(select(StampBlock).where(StampBlock.first_number <= last,
+                                              StampBlock.first_number + StampBlock.count - 1 >= first)).first()
+
+
+def register_roll(s: Session, keyring: Keyring, cooperative_id: int, first_serial: str, last_serial: str,
+                  by: str) -> StampBlock:
+    """A pre-printed roll: its stamps carry no GTIN until activation binds them to a batch."""
+    try:
+        first, last = codes.Serial.parse(first_serial), codes.Serial.parse(last_serial)
+    except codes.CodeError as exc:
+        raise Refused(str(exc)) from None
+    for serial in (first, last):
+        if not keyring.verify(serial.text):
+            raise Refused(f"{serial.text} is not a roll stamp minted by this hub")
+    if first.key_id != last.key_id or last.number < first.number:
+        raise Refused("the last serial must come after the first, with the same key")
+    count = last.number - first.number + 1
+    if count > MAX_BLOCK:
+        raise Refused(f"a roll has at most {MAX_BLOCK} stamps")
+    clash = overlapping_block(s, first.number, last.number)
+    if clash is not None:
+        raise Refused(f"serials {first.text}…{last.text} overlap block #{clash.id} "
+                      f"({clash.first_serial}…{clash.last_serial})")
+    existing = set(s.scalars(select(Stamp.serial).where(*_serial_range(first.key_id, first.number, last.number))))
+    rows = [{"serial": keyring.mint(n), "gtin": None, "state": "issued", "checks": 0}
+            for n in range(first.number, last.number + 1)]
+    fresh = [r for r in rows if r["serial"] not in existing]
+    if fresh:
+        s.execute(Stamp.__table__.insert(), fresh)
+    from hub.models import Counter
+    row = s.execute(select(Counter).where(Counter.name == "stamp").with_for_update()).scalar_one_or_none()
+    if row is None:
+        s.add(Counter(name="stamp", value=last.number))
+    elif row.value < last.number:
+        row.value = last.number  # minting must never reach into a registered roll
+    block = StampBlock(cooperative_id=cooperative_id, product_id=None, first_serial=first.text,
+                       last_serial=last.text, first_number=first.number, count=count, issued_by=by)
+    s.add(block)
+    s.flush()
+    return block
+
+
+def _serial_range(key_id: str, first: int, last: int) -> tuple[Any, Any]:
+    # Crockford Base32 sorts like ASCII, so a number range is a serial range.
+    lo = key_id + codes.encode(first, codes.NUMBER_CHARS) + "0" * codes.TAG_CHARS
+    hi = key_id + codes.encode(last, codes.NUMBER_CHARS) + "Z" * codes.TAG_CHARS
+    return Stamp.serial >= lo, Stamp.serial <= hi
+
+
+def block_serials(s: Session, block: StampBlock) -> list[str]:
+    key = block.first_serial[0]
+    return list(s.scalars(select(Stamp.serial).where(
+        *_serial_range(key, block.first_number, block.first_number + block.count - 1)).order_by(Stamp.serial)))
+
+
+def allocate(s: Session, block: StampBlock, station: Station) -> list[str]:
+    """Give a block to a print station; returns the serials to send it."""
+    if station.kind != "print":
+        raise Refused(f"station {station.id} is a {station.kind} station; only print stations take codes")
+    if station.cooperative_id is not None and station.cooperative_id != block.cooperative_id:
+        raise Refused(f"station {station.id} belongs to another cooperative")
+    if block.station_id is not None:
+        raise Refused(f"block #{block.id} is already allocated to station {block.station_id}")
+    serials = block_serials(s, block)
+    states = dict(s.execute(select(Stamp.serial, Stamp.state).where(Stamp.serial.in_(serials))).all())
+    unused = [x for x in serials if states.get(x) == "issued"]
+    if not unused:
+        raise Refused(f"block #{block.id} has no unused stamps left")
+    block.station_id = station.id
+    s.execute(update(Stamp).where(Stamp.serial.in_(unused)).values(station_id=station.id))
+    s.flush()
+    return unused
+
+
+def void_range(s: Session, first_serial: str, last_serial: str, reason: str, by: str, note: str = "",
+               cooperative_id: int | None = None) -> int:
+    """Void every stamp from first to last (stamp numbers, one key); returns how many changed."""
+    if reason not in VOID_REASONS:
+        raise Refused(f"reason must be one of {', '.join(VOID_REASONS)}")
+    try:
+        first, last = codes.Serial.parse(first_serial), codes.Serial.parse(last_serial or first_serial)
+    except codes.CodeError as exc:
+        raise Refused(str(exc)) from None
+    if first.key_id != last.key_id or last.number < first.number:
+        raise Refused("the last serial must come after the first, with the same key")
+    if last.number - first.number >= MAX_BLOCK:
+        raise Refused(f"void at most {MAX_BLOCK} stamps at once")
+    q = select(Stamp).where(*_serial_range(first.key_id, first.number, last.number)).order_by(Stamp.serial)
+    stamps = list(s.scalars(q.with_for_update()))
+    if not stamps:
+        raise Refused("no stamps of this hub in that range")
+    if cooperative_id is not None:
+        owned = {b.first_number: b for b in s.scalars(select(StampBlock).where(
+            StampBlock.cooperative_id == cooperative_id))}
+        gtins = set(s.scalars(select(Product.gtin).where(Product.cooperative_id == cooperative_id)))
+        for st in stamps:
+            n = _number(st.serial)
+            if st.gtin not in gtins and not any(b.first_number <= n < b.first_number + b.count
+                                                for b in owned.values()):
+                raise Refused(f"stamp {st.serial} belongs to another cooperative")
+    now = utcnow()
+    changed = 0
+    for st in stamps:
+        result = lifecycle.apply(lifecycle.State(st.state), "voided")
+        if not result.ok or not result.changed:
+            continue
+        st.state, st.void_reason = result.state.value, reason
+        s.add(Event(id=str(uuid.uuid4()), station_id=f"@{by}"[:32], seq=0, type="voided",
+                    serial=st.serial, at=now, received_at=now, applied=True,
+                    body={"type": "voided", "serial": st.serial, "reason": reason, "note": note[:200] or None,
+                          "by": by, "gtin": st.gtin}))
+        changed += 1
+    s.flush()
+    return changed
+
+
+def stamp_counts(s: Session, cooperative_id: int | None = None) -> dict[str, int]:
+    q = select(Stamp.state, func.count()).group_by(Stamp.state)
+    if cooperative_id is not None:
+        q = q.join(Product, Product.gtin == Stamp.gtin).where(Product.cooperative_id == cooperative_id)
+    counts = {state.value: 0 for state in lifecycle.State}
+    counts.update({state: n for state, n in s.execute(q).all()})
+    return counts
+
+
+# -- station config -----------------------------------------------------------------------------
+
+def parse_config_text(text: str, fmt: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise Refused(f"not valid {fmt.upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise Refused("the config must be an object of sections")
+    return data
+
+
+def check_config(station: Station, config: dict[str, Any]) -> None:
+    """Validate pushed sections the way the station will (station.config is pure pydantic)."""
+    from station import config as station_config
+    local = sorted(k for k in config if k in LOCAL_ONLY)
+    if local:
+        raise Refused(f"{', '.join(local)} can only be set in the station's own file")
+    base: dict[str, Any] = {"station_id": station.id, "kind": station.kind}
+    if station.kind == "print" and "printer" not in config:
+        base["printer"] = {"driver": "file"}  # the station keeps its own printer section
+    try:
+        station_config.from_dict({**base, **config}, "pushed config")
+    except station_config.ConfigError as exc:
+        raise Refused(str(exc)) from None
+
+
+def next_config_version(s: Session, station: Station) -> int:
+    pushed = s.scalar(select(func.max(StationConfigPush.version)).where(
+        StationConfigPush.station_id == station.id)) or 0
+    return max(pushed, station.config_version or 0) + 1
+
+
+# -- device liveness ----------------------------------------------------------------------------
+
+def liveness(station: Station, interval_s: float, now: dt.datetime | None = None) -> tuple[str, str]:
+    """("online" | "offline" | "silent", reason). Silent: connected, but no telemetry for 3 intervals."""
+    now = now or utcnow()
+    if not station.online:
+        return "offline", "offline" if station.last_seen else "never connected"
+    if station.last_seen is None:
+        return "silent", "no telemetry yet"
+    quiet = (now - aware(station.last_seen)).total_seconds()
+    if quiet > 3 * interval_s:
+        return "silent", f"no telemetry for {int(quiet)} s"
+    return "online", ""

@@ -13,7 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,8 +61,8 @@ def build_chunks(session: Session, station_id: str, sync_id: str | None = None,
     if station is None:
         raise LookupError(f"no station {station_id!r}")
     products, product_ids = _area(session, station)
-    sync_id = sync_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    sync_id = sync_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     budget = limit - ENVELOPE - len(json.dumps(products, ensure_ascii=False).encode())
     chunks: list[list[list[Any]]] = [[]]
     size = 0
@@ -134,8 +134,8 @@ class MqttPublisher:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def __enter__(self) -> "MqttPublisher":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -153,3 +153,10 @@ def test_only_a_pack_just_shown_genuine_can_be_recorded_sold(tmp_path: Path) -> 
     assert flow.scan(url(S["genuine"])).kind == "sold"
     flow.stop()
     station.outbox.close()
+
+
+def test_a_late_chunk_of_an_older_sync_does_not_overwrite_newer_states(cache: StampCache) -> None:
+    cache.apply_chunk(chunk(0, 1, "s3", [[S["genuine"], "void", GTIN, "L1", "recalled"]]))
+    done, text = cache.apply_chunk(chunk(1, 2, "s2", [[S["genuine"], "active", GTIN, "L1"]]))
+    assert not done and "ignored" in text
+    assert cache.lookup(S["genuine"]).state == "void"  # type: ignore[union-attr]

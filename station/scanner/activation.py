@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class ActivationFlow:
-    def __init__(self, station: "Station"):
+    def __init__(self, station: Station):
         self.station = station
         self.cfg = station.cfg
         self.cache = StampCache(self.cfg.data_dir / "stamps.db")

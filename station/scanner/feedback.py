@@ -78,7 +78,7 @@ class Lamp:
                 from gpiozero import LED, Buzzer  # only on a Pi
                 self._led = LED(led_pin) if led_pin is not None else None
                 self._buzzer = Buzzer(buzzer_pin) if buzzer_pin is not None else None
-            except Exception as exc:  # no gpiozero, or no GPIO on this machine
+            except Exception as exc:  # noqa: BLE001 -- no gpiozero, or no GPIO on this machine
                 log.warning("lamp/buzzer pins configured but unavailable: %s", exc)
 
     def show(self, colour: str, hold_s: float = 2.0) -> None:

@@ -99,7 +99,7 @@ class StampCache:
                 # Every chunk is here: what the hub no longer lists is gone (or out of the area).
                 self._db.execute("DELETE FROM stamp WHERE gen NOT IN (?, ?)", (sync_id, LOCAL))
                 self._db.execute("UPDATE sync SET completed_at = ? WHERE id = ?",
-                                 (dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), sync_id))
+                                 (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), sync_id))
                 self._db.execute("DELETE FROM sync_part WHERE sync <> ?", (sync_id,))
         return complete, f"sync {sync_id}: chunk {part + 1}/{parts}, {len(clean)} stamps" + (
             " (complete)" if complete else "")

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class VendorFlow:
-    def __init__(self, station: "Station"):
+    def __init__(self, station: Station):
         self.station = station
         self.cfg = station.cfg
         self.cache = StampCache(self.cfg.data_dir / "stamps.db")
@@ -165,7 +165,7 @@ PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Kiểm tra tem</title>
 <style>
 body{font-family:"DejaVu Sans",sans-serif;margin:0;background:#f4f4f4;color:#111}
-#link{padding:.4rem 1rem;font-size:1.1rem;color:#fff}#link.online{background:#146c2e}#link.offline{background:#555}
+#link{padding:.4rem 1rem;font-size:1.1rem;color:#fff}#link.online{background:#234}#link.offline{background:#555}
 #verdict{color:#fff;padding:1.5rem 1rem;min-height:10rem}
 #verdict.green{background:#146c2e}#verdict.red{background:#b00020}#verdict.amber{background:#8a4b00}
 #verdict.grey{background:#555}#verdict.idle{background:#ddd;color:#111}

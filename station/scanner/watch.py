@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from station.config import CameraConfig
-from station.scanner.capture import IMAGE_SUFFIXES, CameraError, FrameSource, ResilientSource, open_source
+from station.scanner.capture import (
+    IMAGE_SUFFIXES,
+    CameraError,
+    FrameSource,
+    ResilientSource,
+    open_source,
+)
 from station.scanner.decode import Deduper, decode
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,139 @@
+"""The stall's own page in headless Chromium (Debian's build, Playwright), served by a real
+station: the verdict screen for genuine, unactivated, void, forged and unsynced codes,
+online (connected to Mosquitto, synced by the hub) and offline (synced earlier, broker
+gone). Codes are typed into the scan box as a keyboard-wedge scanner does.
+Screenshots go to test-artifacts/."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
+
+from hub.broker import free_port
+from hub.models import Batch, Event, Stamp
+from hub.sync import MqttPublisher, build_chunks, sync_stations
+from station.runtime import Station
+from tests.conftest import GTIN, HUB_PASSWORD, World, wait_until
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+GREEN, AMBER, RED, GREY = "rgb(20, 108, 46)", "rgb(138, 75, 0)", "rgb(176, 0, 32)", "rgb(85, 85, 85)"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _setup_states(world: World) -> dict[str, str]:
+    s0, s1, s2 = world.serials[:3]
+    with world.sessions() as s, s.begin():
+        lot = s.scalars(select(Batch).where(Batch.lot == "L1")).one()
+        rows = {st.serial: st for st in s.scalars(select(Stamp).where(Stamp.serial.in_([s0, s1, s2])))}
+        rows[s0].state, rows[s0].batch_id = "active", lot.id
+        rows[s2].state, rows[s2].void_reason = "void", "damaged"
+    unsynced = world.keyring.mint(999_999, GTIN)  # well-formed, never issued: the station cannot know it
+    return {"genuine": s0, "not_active": s1, "void": s2, "unknown": unsynced}
+
+
+def url(serial: str) -> str:
+    return f"HTTPS://TEM.VN/01/{GTIN}/21/{serial}"
+
+
+# role -> (data-verdict, colour, headline) ; "unknown" depends on online/offline
+EXPECT = {
+    "genuine": ("genuine", GREEN, "Hàng chính hãng"),
+    "not_active": ("not_active", AMBER, "Chưa kích hoạt"),
+    "void": ("void", RED, "Tem đã bị hủy"),
+    "forged": ("forged", RED, "Không xác minh được"),
+}
+
+
+def _start(world: World, sid: str, online: bool) -> Station:
+    overrides = {"kiosk": {"port": free_port()}, "scan": {"sound": False}}
+    cfg = world.station_config(sid, **overrides)
+    if not online:
+        cfg.mqtt.port = free_port()  # nothing listens there: the station stays offline
+    station = Station(cfg)
+    threading.Thread(target=station.run, daemon=True).start()
+    wait_until(lambda: station.kiosk_server is not None, what="kiosk page up")
+    return station
+
+
+def _scan(page: Page, text: str, n: int) -> None:
+    box = page.locator("#code")
+    box.fill(text)
+    box.press("Enter")  # a keyboard-wedge scanner ends each code with Enter
+    page.wait_for_function(f"document.getElementById('verdict').dataset.id == '{n}'", timeout=10_000)
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_the_vendor_sees_a_plain_verdict_for_each_kind_of_code(
+        world: World, browser: Browser, request: pytest.FixtureRequest, mode: str) -> None:
+    online = mode == "online"
+    serials = _setup_states(world)
+    if online:
+        world.start_ingestor()
+    station = _start(world, "st-2", online)
+    try:
+        if online:
+            wait_until(station.link.connected.is_set, what="station online")
+            with MqttPublisher("127.0.0.1", world.broker.port, HUB_PASSWORD) as publish:
+                sync_stations(world.sessions, publish, ["st-2"])
+        else:
+            # Synced earlier, while it was connected; now the market's network is down.
+            with world.sessions() as s:
+                for cmd in build_chunks(s, "st-2"):
+                    assert station.flow.handle(cmd)[0]
+        wait_until(lambda: station.flow.cache.status()["sync"], what="sync complete")
+        host = f"http://127.0.0.1:{station.cfg.kiosk.port}"
+        context = browser.new_context(viewport={"width": 800, "height": 480}, locale="vi-VN")
+        page = context.new_page()
+        page.goto(host + "/")
+        link = page.locator("#link")
+        assert ("Đang kết nối" if online else "Ngoại tuyến") in link.inner_text()
+        db = "pg" if "postgresql" in request.node.callspec.id else "sqlite"
+        ARTIFACTS.mkdir(exist_ok=True)
+        unknown_headline = "Không xác minh được tại trạm" if online else "Không xác minh được khi ngoại tuyến"
+        cases = [(role, url(serials[role]), *EXPECT[role]) for role in ("genuine", "not_active", "void")]
+        cases += [("forged", f"HTTPS://TEM.VN/01/{GTIN}/21/{serials['genuine'][:-2]}", *EXPECT["forged"]),
+                  ("unknown", url(serials["unknown"]), "unknown", GREY, unknown_headline)]
+        for n, (role, text, kind, colour, headline) in enumerate(cases, 1):
+            _scan(page, text, n)
+            box = page.locator("#verdict")
+            assert box.get_attribute("data-verdict") == kind
+            assert box.evaluate("e => getComputedStyle(e).backgroundColor") == colour
+            assert page.locator("#headline").inner_text() == headline
+            if role in ("genuine", "not_active", "void"):
+                assert "Cá thát lát rút xương" in box.inner_text() and "HTX Kỳ Như" in box.inner_text()
+            assert page.locator("#sell").is_visible() == (role == "genuine")
+            page.screenshot(path=str(ARTIFACTS / f"vendor-{role}-{mode}-{db}.png"))
+        # The last scans are listed, newest first
+        items = page.locator("#recent li")
+        assert items.count() == len(cases) and unknown_headline in items.nth(0).inner_text()
+        if online:
+            # the vendor records the sale of a genuine pack; the hub learns it and every check
+            _scan(page, url(serials["genuine"]), len(cases) + 1)
+            page.locator("#sell button").click()
+            page.wait_for_function("document.getElementById('sell').hidden")
+            wait_until(lambda: _state(world, serials["genuine"]) == "sold", what="sold on the hub")
+            with world.sessions() as s:
+                verdicts = [e.body.get("verdict") for e in s.scalars(
+                    select(Event).where(Event.type == "checked", Event.station_id == "st-2").order_by(Event.seq))]
+            assert verdicts == ["genuine", "not_active", "void", "unknown", "genuine"]  # forged: no serial
+        context.close()
+    finally:
+        station.stop()
+
+
+def _state(world: World, serial: str) -> str:
+    with world.sessions() as s:
+        return s.scalars(select(Stamp.state).where(Stamp.serial == serial)).one()

@@ -210,6 +210,15 @@ def logout() -> Any:
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/media/<name>")
+def media(name: str) -> Any:
+    """Product photos uploaded in the console (public: they appear on the stamp pages)."""
+    from pathlib import Path
+
+    from flask import send_from_directory
+    return send_from_directory(Path(current_app.instance_path) / "media", name, max_age=365 * 24 * 3600)
+
+
 @bp.route("/")
 def home() -> Any:
     if current_user.is_authenticated:

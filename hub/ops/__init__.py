@@ -38,6 +38,11 @@ def _keyring():  # type: ignore[no-untyped-def]
     return current_app.extensions["tem.keyring"]
 
 
+def _media_dir():  # type: ignore[no-untyped-def]
+    from pathlib import Path
+    return Path(current_app.instance_path) / "media"
+
+
 def _interval() -> float:
     return float(current_app.config.get("TEM_TELEMETRY_INTERVAL_S", 10))
 
@@ -337,7 +342,11 @@ def product(product_id: int) -> Any:
             abort(403)
         try:
             registry.save_product(s, _product_form(), p.cooperative_id, p, scope=scope_cooperative())
-            audit("update", "product", p.id, cooperative_id=p.cooperative_id, fields=_product_form())
+            photo = request.files.get("photo")
+            if photo and photo.filename:
+                p.photo_url = url_for("auth.media", name=registry.save_photo(_media_dir(), photo.read()))
+            audit("update", "product", p.id, cooperative_id=p.cooperative_id, fields=_product_form(),
+                  photo=p.photo_url)
             s.commit()
             flash(_("Product %(gtin)s saved.", gtin=p.gtin))
             return redirect(url_for(".product", product_id=p.id))
@@ -586,7 +595,18 @@ def audit_log() -> Any:
 
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]
+    # Photos are the only uploads; anything larger is refused before a byte is stored.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is "no limit"
+        app.config["MAX_CONTENT_LENGTH"] = registry.MAX_PHOTO_BYTES + 64 * 1024
     app.register_blueprint(bp)
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Any) -> Any:
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        if request.path.startswith("/api/"):
+            return jsonify(error="too_large", message=f"the request is larger than {limit} MB"), 413
+        return render_template("ops/error.html", code=413,
+                               message=_("The file is too large: at most %(mb)s MB.", mb=limit)), 413
 
     @app.context_processor
     def _ops_helpers() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tem import codes, gs1, lifecycle
 from tem.codes import Keyring
 
 MAX_BLOCK = 100_000
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
 STAGES = ("planting", "harvest", "processing", "packing", "inspection", "transport", "other")
 VOID_REASONS = ("misprint", "damaged", "recalled", "stolen", "other")
 LOCAL_ONLY = ("mqtt", "station_id", "data_dir", "kind")
@@ -124,6 +125,33 @@ def save_batch(s: Session, data: dict[str, Any], product: Product, batch: Batch 
     s.add(batch)
     s.flush()
     return batch
+
+
+def save_photo(folder: Any, data: bytes) -> str:
+    """Store a product photo (JPEG/PNG/WebP, checked by decoding it) under its content hash."""
+    import hashlib
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+    if len(data) > MAX_PHOTO_BYTES:
+        raise Refused(f"the photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            kind = im.format
+            im.verify()
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise Refused("the photo is not a JPEG, PNG or WebP image") from None
+    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(kind or "")
+    if ext is None:
+        raise Refused("the photo is not a JPEG, PNG or WebP image")
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return name
 
 
 def _diary_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""The console reaching real stations: a block of stamps allocated in the browser reaches
+an in-process print station over the real Mosquitto, which prints from it; a command
+is answered and the answer shows on the station's page; a pushed config is applied
+and the version the station reports shows. SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from hub.auth import create_user
+from hub.models import Event, StampBlock
+from hub.ops import registry
+from station.runtime import Station
+from tests.conftest import GTIN, HUB_PASSWORD, LOT, World, wait_until
+from tests.ops_fixtures import PASSWORD, Console, flashes, make_app
+
+
+@pytest.fixture
+def hub(world: World, tmp_path: Path) -> Iterator[Flask]:
+    with world.sessions() as s, s.begin():
+        create_user(s, "admin", PASSWORD, "admin")
+    app = make_app(world.url, tmp_path / "instance", RATELIMIT_ENABLED=False, MQTT_HOST="127.0.0.1",
+                   MQTT_PORT=world.broker.port, HUB_MQTT_PASSWORD=HUB_PASSWORD, TEM_TELEMETRY_INTERVAL_S=1)
+    app.extensions["tem.keyring"] = world.keyring
+    yield app
+    if app.extensions.get("tem.publisher"):
+        app.extensions["tem.publisher"].close()
+
+
+@pytest.fixture
+def print_station(world: World) -> Iterator[Station]:
+    world.start_ingestor()
+    cfg = world.station_config(
+        "st-1", kind="print", printer={"driver": "file"},
+        product={"gtin": GTIN, "name": "Cá thát lát rút xương", "producer": "HTX Kỳ Như", "lot": LOT})
+    station = Station(cfg)
+    t = threading.Thread(target=station.run, daemon=True)
+    t.start()
+    yield station
+    station.stop()
+    t.join(10)
+
+
+def test_allocated_codes_reach_the_station_and_it_prints_from_them(hub: Flask, world: World,
+                                                                   print_station: Station) -> None:
+    admin = Console(hub.test_client()).sign_in("admin")
+    wait_until(lambda: registry.liveness(_row(world), 1)[0] == "online", what="station online")
+    # Given a block issued in the console
+    r = admin.post("/ops/stamps/issue", {"product_id": 1, "count": 30}, follow_redirects=True)
+    assert r.status_code == 200, flashes(r)
+    with world.sessions() as s:
+        block = s.scalars(select(StampBlock)).one()
+        serials = registry.block_serials(s, block)
+    # when it is allocated to the print station
+    r = admin.post(f"/ops/stamps/blocks/{block.id}/allocate", {"station_id": "st-1"}, follow_redirects=True)
+    assert any("st-1" in m for m in flashes(r)), flashes(r)
+    # then the station holds exactly those codes and prints the first of them
+    wait_until(lambda: print_station.flow.codebook.remaining() == 30, what="30 codes on the station")
+    printed = print_station.flow.press()
+    assert printed in serials
+    # and the add_codes command's answer reaches the station page
+    wait_until(lambda: "codes added" in admin.get("/ops/stations/st-1").get_data(as_text=True),
+               what="add_codes answer on the page")
+    fleet = admin.get("/ops/fleet.json").get_json()
+    st1 = next(x for x in fleet["stations"] if x["id"] == "st-1")
+    assert st1["status"] == "online"
+
+
+def _row(world: World):  # type: ignore[no-untyped-def]
+    from hub.models import Station as StationRow
+    with world.sessions() as s:
+        return s.get(StationRow, "st-1")
+
+
+def test_a_command_is_answered_and_the_answer_shows(hub: Flask, world: World, print_station: Station) -> None:
+    admin = Console(hub.test_client()).sign_in("admin")
+    wait_until(lambda: _row(world).online, what="station online")
+    r = admin.post("/ops/stations/st-1/command", {"name": "pause"}, follow_redirects=True)
+    assert any("pause" in m for m in flashes(r)), flashes(r)
+    wait_until(lambda: print_station.flow.paused, what="station paused")
+
+    def answered() -> dict | None:  # type: ignore[type-arg]
+        cmds = admin.get("/ops/stations/st-1/commands.json").get_json()["commands"]
+        return cmds[0]["result"] if cmds and cmds[0]["result"] else None
+
+    result = wait_until(answered, what="the station's command_result")
+    assert result["ok"] is True and result["message"] == "paused"
+    assert "✔ paused" in admin.get("/ops/stations/st-1").get_data(as_text=True)
+    with world.sessions() as s:
+        assert s.scalars(select(Event).where(Event.type == "command_result")).first() is not None
+
+
+def test_a_pushed_config_is_applied_and_its_version_reported(hub: Flask, world: World,
+                                                             print_station: Station) -> None:
+    admin = Console(hub.test_client()).sign_in("admin")
+    wait_until(lambda: _row(world).online, what="station online")
+    r = admin.post("/ops/stations/st-1/config", {"format": "toml", "config": 'place = "Xưởng 2"\n'},
+                   follow_redirects=True)
+    assert any("1" in m for m in flashes(r)), flashes(r)
+    wait_until(lambda: print_station.cfg.place == "Xưởng 2", what="config applied on the station")
+    wait_until(lambda: _row(world).config_version == 1, what="version 1 reported in telemetry")
+    r = admin.post("/ops/stations/st-1/config", {"format": "json", "config": '{"place": "Xưởng 3"}'},
+                   follow_redirects=True)
+    wait_until(lambda: _row(world).config_version == 2, what="version 2 reported")
+    assert print_station.cfg.place == "Xưởng 3"

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,8 @@ from tem import messages
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 WRITE = ("admin", "manager")
 COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch")
-CODES_PER_COMMAND = 1000  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
+CODES_PER_COMMAND = 1000
+STATUS_LABELS = {"online": _l("online"), "offline": _l("offline"), "silent": _l("silent")}  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
 
 
 @bp.before_request
@@ -135,6 +137,7 @@ def _station_row(st: Station) -> dict[str, Any]:
     status, reason = registry.liveness(st, _interval())
     tele = st.telemetry or {}
     return {"id": st.id, "name": st.name, "kind": st.kind, "place": st.place, "status": status, "reason": reason,
+            "status_label": str(STATUS_LABELS[status]),
             "last_seen": st.last_seen.isoformat() if st.last_seen else None,
             "config_version": st.config_version, "printer": tele.get("printer"), "paper": tele.get("paper"),
             "codes_left": tele.get("codes_left"), "outbox": tele.get("outbox"), "queue": tele.get("queue"),

@@ -93,6 +93,7 @@ class GpioConfig(_Section):
     led_pin: int | None = Field(None, description="BCM pin of the status lamp")
     buzzer_pin: int | None = Field(None, description="BCM pin of the buzzer")
     long_press_s: float = Field(1.5, gt=0, description="hold this long to reprint the last label")
+    debounce_s: float = Field(0.05, ge=0, le=0.5, description="the button must stay put this long to count")
 
 
 class KioskConfig(_Section):

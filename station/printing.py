@@ -78,6 +78,10 @@ class PrintFlow:
 
     # -- Flow protocol ----------------------------------------------------------------------
     def start(self) -> None:
+        if self.cfg.gpio is not None and self.io is None:
+            from station.gpio import StationIO
+            self.io = StationIO(self.cfg.gpio, on_press=self.press, on_long_press=self.reprint_last)
+            self.indicators.append(self.io.indicate)
         self._worker = threading.Thread(target=self._work, name="print-queue", daemon=True)
         self._worker.start()
         if self.cfg.printing.simulate_every_s:
@@ -299,9 +303,10 @@ class PrintFlow:
             pass  # recorded before the restart and still waiting in the outbox
 
     def _unconfirmed(self, job: Job, why: str) -> None:
-        self.codebook.set_state(job.id, "unconfirmed", why[:200])
+        # The alert first: a crash in between only repeats the question, never loses it.
         self.record("alert", code="print_unconfirmed", serial=job.serial,
                     message=f"label {job.serial} may or may not have printed: {why}"[:300])
+        self.codebook.set_state(job.id, "unconfirmed", why[:200])
         self._error(f"Nhãn {job.serial} chưa rõ đã in ra chưa: trả lời trên màn hình")
         self._beep("error")
         self._update_lamp()

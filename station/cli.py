@@ -54,6 +54,20 @@ def _decode(paths: list[str]) -> int:
     return 0 if found else 1
 
 
+def _sheet(path: str, count: int, out: str, template: str | None) -> int:
+    from pathlib import Path
+
+    from station.sheets import print_sheet
+    try:
+        cfg = station_config.load(path)
+        serials = print_sheet(cfg, count, Path(out), template)
+    except (station_config.ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{out}: {len(serials)} stamps, {serials[0]} … {serials[-1]}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tem-station", description="Tem station")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -65,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("decode", help="print the Tem stamps read from photos")
     p.add_argument("photos", nargs="+")
     sub.add_parser("schema", help="print the config JSON schema")
+    p = sub.add_parser("sheet", help="A4 PDF of N stamp labels for the office printer (uses this station's codes)")
+    p.add_argument("config")
+    p.add_argument("count", type=int)
+    p.add_argument("-o", "--out", default="stamps.pdf")
+    p.add_argument("--template", choices=["62", "62x29", "29x90", "50x30"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -74,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config)
     if args.cmd == "decode":
         return _decode(args.photos)
+    if args.cmd == "sheet":
+        return _sheet(args.config, args.count, args.out, args.template)
     print(json.dumps(station_config.json_schema(), indent=2, ensure_ascii=False))
     return 0
 

@@ -222,6 +222,21 @@ class Codebook:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM job WHERE serial=? ORDER BY id", (serial,)).fetchall()
         return [_job(r) for r in rows]
 
+    def release(self, job_id: int) -> bool:
+        """Undo a queued job that never reached a printer: its code is unused again."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("DELETE FROM job WHERE id=? AND state='queued' AND reprint=0 RETURNING serial",
+                                       (job_id,)).fetchone()
+                if row:
+                    self._db.execute("UPDATE code SET state='new' WHERE serial=?", row)
+                self._db.execute("COMMIT")
+                return row is not None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def void_code(self, serial: str) -> bool:
         """A code voided before any job used it is never printed."""
         with self._lock:

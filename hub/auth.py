@@ -255,8 +255,8 @@ def init_app(app: Flask, *exempt: Blueprint) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:
-        return render_template("ops/error.html", code=400,
-                               message=_("The form expired or was not sent from this site. Reload the page and try again.")), 400
+        message = _("The form expired or was not sent from this site. Reload the page and try again.")
+        return render_template("ops/error.html", code=400, message=message), 400
 
 
 def _login_key() -> str:

@@ -146,7 +146,7 @@ class Console:
 
     def get(self, path: str, **kw: Any):  # type: ignore[no-untyped-def]
         r = self.client.get(path, **kw)
-        m = CSRF.search(r.get_data(as_text=True))
+        m = CSRF.search(r.get_data(as_text=True)) if r.mimetype == "text/html" else None
         if m:
             self.token = m.group(1)
         return r

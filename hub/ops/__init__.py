@@ -26,8 +26,8 @@ from tem import messages
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 WRITE = ("admin", "manager")
 COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch")
-CODES_PER_COMMAND = 1000
-STATUS_LABELS = {"online": _l("online"), "offline": _l("offline"), "silent": _l("silent")}  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
+CODES_PER_COMMAND = 1000  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
+STATUS_LABELS = {"online": _l("online"), "offline": _l("offline"), "silent": _l("silent")}
 
 
 @bp.before_request
@@ -588,6 +588,67 @@ def alert_action(alert_id: int) -> Any:
     audit(action, "alert", alert.id, kind=alert.kind)
     s.commit()
     return redirect(url_for(".alerts"))
+
+
+# -- reports and exports ------------------------------------------------------------------------
+
+@bp.route("/reports")
+def reports_page() -> Any:
+    from flask import Response
+
+    from hub import reports
+    s = db()
+    group = request.args.get("group", "product")
+    error = None
+    try:
+        if group not in reports.GROUPS:
+            raise ValueError(group)
+        start = reports.parse_day(request.args.get("start"))
+        end = reports.parse_day(request.args.get("end"))
+    except ValueError:
+        group, start, end = "product", None, None
+        error = _("Dates must be YYYY-MM-DD; the grouping product, cooperative or district.")
+    report = reports.build(s, group, start, end, scope_cooperative())
+    fmt = request.args.get("format", "html")
+    name = f"tem-{group}-{start or 'all'}-{end or 'all'}"
+    if fmt == "csv":
+        return Response(reports.to_csv(report), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if fmt == "xlsx":
+        return Response(reports.to_xlsx(report),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return render_template("ops/reports.html", report=report, metrics=reports.METRICS, groups=reports.GROUPS,
+                           error=error, batches=_recent_batches(s))
+
+
+def _recent_batches(s: Session) -> list[Batch]:
+    q = select(Batch).join(Product).order_by(Batch.id.desc()).limit(200)
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Product.cooperative_id == scope)
+    return list(s.scalars(q))
+
+
+@bp.route("/reports/epcis")
+def reports_epcis() -> Any:
+    from flask import Response
+
+    from hub import epcis, reports
+    s = db()
+    batch_id = request.args.get("batch", type=int)
+    if batch_id is not None:
+        _scoped_batch(s, batch_id)
+    try:
+        lo, hi = reports._bounds(reports.parse_day(request.args.get("start")),
+                                 reports.parse_day(request.args.get("end")))
+    except ValueError:
+        abort(400)
+    doc = epcis.document(s, current_app.config["PUBLIC_HOST"], batch_id=batch_id, start=lo, end=hi,
+                         cooperative_id=scope_cooperative())
+    import json
+    return Response(json.dumps(doc, ensure_ascii=False, indent=1), mimetype="application/ld+json",
+                    headers={"Content-Disposition": 'attachment; filename="tem-epcis.jsonld"'})
 
 
 @bp.route("/audit")

@@ -1,0 +1,77 @@
+"""EPCIS 2.0 JSON-LD export of stamp events, mapped to CBV 2.0 as DESIGN.md says:
+printed → ADD/encoding/encoded, activated → ADD/commissioning/active (lot in ILMD),
+checked → OBSERVE/inspecting, inspected → OBSERVE/inspecting/(non_)conformant,
+sold → OBSERVE/retail_selling/retail_sold, voided → DELETE/decommissioning/inactive
+(recalled, stolen where that is the reason). Refused events are not exported."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models import Batch, Event, Product, Stamp, aware, utcnow
+from tem import gs1
+
+CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+STAMP_TYPES = ("printed", "activated", "checked", "inspected", "sold", "voided")
+
+
+def _epc(host: str, gtin: str | None, serial: str) -> str:
+    if gtin:
+        return gs1.build(host, gtin, serial=serial).uri()
+    return f"https://{host}/t/{serial}"
+
+
+def object_event(ev: Event, gtin: str | None, lot: str | None, host: str) -> dict[str, Any]:
+    body = ev.body or {}
+    at = aware(ev.at)
+    out: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventID": f"urn:uuid:{ev.id}",
+        "eventTime": at.isoformat().replace("+00:00", "Z"),
+        "eventTimeZoneOffset": "+07:00",
+        "epcList": [_epc(host, gtin, ev.serial or "")],
+        "readPoint": {"id": f"https://{host}/station/{ev.station_id.lstrip('@')}"},
+    }
+    kind = ev.type
+    if kind == "printed":
+        out.update(action="ADD", bizStep="encoding", disposition="encoded")
+    elif kind == "activated":
+        out.update(action="ADD", bizStep="commissioning", disposition="active")
+        out["ilmd"] = {"cbvmda:lotNumber": body.get("lot") or lot}
+    elif kind == "checked":
+        out.update(action="OBSERVE", bizStep="inspecting")
+    elif kind == "inspected":
+        out.update(action="OBSERVE", bizStep="inspecting", disposition=body.get("result", "conformant"))
+    elif kind == "sold":
+        out.update(action="OBSERVE", bizStep="retail_selling", disposition="retail_sold")
+    elif kind == "voided":
+        reason = body.get("reason")
+        out.update(action="DELETE", bizStep="decommissioning",
+                   disposition=reason if reason in ("recalled", "stolen") else "inactive")
+    return out
+
+
+def document(s: Session, host: str, *, batch_id: int | None = None, start: dt.datetime | None = None,
+             end: dt.datetime | None = None, cooperative_id: int | None = None, limit: int = 100_000) -> dict[str, Any]:
+    q = (select(Event, Stamp.gtin, Batch.lot).join(Stamp, Stamp.serial == Event.serial)
+         .outerjoin(Batch, Batch.id == Stamp.batch_id)
+         .where(Event.type.in_(STAMP_TYPES), Event.applied.is_(True)).order_by(Event.at, Event.id).limit(limit))
+    if batch_id is not None:
+        q = q.where(Stamp.batch_id == batch_id)
+    if start is not None:
+        q = q.where(Event.at >= start)
+    if end is not None:
+        q = q.where(Event.at < end)
+    if cooperative_id is not None:
+        q = q.join(Product, Product.gtin == Stamp.gtin).where(Product.cooperative_id == cooperative_id)
+    events = [object_event(ev, gtin, lot, host) for ev, gtin, lot in s.execute(q).all()]
+    return {
+        "@context": [CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": utcnow().isoformat().replace("+00:00", "Z"),
+        "epcisBody": {"eventList": events},
+    }

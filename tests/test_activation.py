@@ -50,9 +50,10 @@ def test_a_code_of_another_product_is_refused_on_the_line_with_an_alert(tmp_path
     station = _station(tmp_path)
     flow = station.flow
     assert flow.consider(url(SERIALS[2]).replace(GTIN, OTHER_GTIN)) == "rejected"
-    (alert,) = _events(station)
+    assert flow.consider(url(SERIALS[2]).replace(GTIN, OTHER_GTIN)) == "rejected"  # back in view
+    (alert,) = _events(station)  # one alert, but the worker is warned each time
     assert alert.type == "alert" and alert.code == "wrong_product" and alert.serial == SERIALS[2]
-    assert flow.lamp.colour == "red" and flow.lamp.buzzes == 1
+    assert flow.lamp.colour == "red" and flow.lamp.buzzes == 2 and flow.batch_counts()["rejected"] == 1
 
 
 def test_synced_states_refuse_void_sold_and_other_batch_stamps(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ class ActivationFlow:
         self.paused = False
         self.message = ""
         self._done: set[tuple[str, str]] = set()  # (serial, lot) activated by this station
+        self._refused: set[tuple[str, str]] = set()  # (serial, lot) refused, alert already sent
         self._lock = threading.Lock()
         self.watch: CameraWatch | None = None
         if self.cfg.camera is not None:
@@ -90,10 +91,13 @@ class ActivationFlow:
             problem = self._problem(ref.serial, ref.gtin, product.gtin, product.lot)
             if problem:
                 code, text = problem
-                counts["rejected"] += 1
                 self.lamp.show("red")
                 self.lamp.buzz()
                 self.speaker.play("bad")
+                if (ref.serial, product.lot) in self._refused:
+                    return "rejected"  # the same bad pack back in view: warn again, one alert is enough
+                self._refused.add((ref.serial, product.lot))
+                counts["rejected"] += 1
                 self.station.record("alert", code=code, message=text[:300], serial=ref.serial)
                 self._note(ref.serial, "rejected", text)
                 return "rejected"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from station import clock, watchdog
 from station import config as station_config
 from station.config import StationConfig
 from station.link import Link
@@ -58,6 +59,7 @@ class Station:
         """Durably record an event (the worker may be told "done" when this returns)."""
         if self.cfg.place and event_type == "checked":
             fields.setdefault("place", self.cfg.place)
+        fields.setdefault("clock_synced", clock.synced())  # no RTC: the hub flags times taken before NTP
         event = self.outbox.append(event_type, **fields)
         self.link.wake()
         return event
@@ -70,9 +72,11 @@ class Station:
         self.flow.start()
         from station import kiosk
         kiosk.serve(self)
+        dog = watchdog.Watchdog()
+        dog.ready()
         try:
             while not self._stop.wait(0.5):
-                pass
+                dog.tick(healthy=self.link._sender.is_alive())
         finally:
             if self.kiosk_server is not None:
                 self.kiosk_server.shutdown()

@@ -17,7 +17,7 @@ from tests.conftest import HUB_PASSWORD, STATIONS, World, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_STATION = 2000
-RATE = 250.0  # events/s per station: generation lasts ~8 s, so every kill lands mid-stream
+RATE = 250.0  # events/s per station
 
 
 def _station_toml(world: World, sid: str) -> Path:
@@ -63,30 +63,33 @@ def test_every_recorded_event_lands_exactly_once_through_kills(world: World) -> 
         stations[sid].wait()
         stations[sid] = start_station(sid)
 
+    def stored() -> int:
+        with world.sessions() as s:
+            return s.scalar(select(func.count()).select_from(Event))
+
+    def when_stored(n: int) -> None:
+        # Kills are tied to progress, not to the clock, so that each one lands mid-stream
+        # however slow the machine is.
+        wait_until(lambda: stored() >= n, timeout=120, every=0.1, what=f"{n} events stored")
+
     try:
-        time.sleep(1.0)
+        when_stored(500)
         kill_station("st-1")
-        time.sleep(0.7)
+        when_stored(2000)
         world.broker.kill()
         time.sleep(1.0)
         world.broker.start()
-        time.sleep(0.7)
+        when_stored(3500)
         kill_station("st-2")
-        time.sleep(0.7)
+        when_stored(5000)
         ingestor.send_signal(signal.SIGKILL)
         ingestor.wait()
-        time.sleep(0.5)
         ingestor = start_ingestor(1)
-        time.sleep(0.7)
+        when_stored(6500)
         kill_station("st-1")
-        time.sleep(0.5)
+        when_stored(8000)
         kill_station("st-3")
-
-        def stored() -> int:
-            with world.sessions() as s:
-                return s.scalar(select(func.count()).select_from(Event))
-
-        wait_until(lambda: stored() >= PER_STATION * len(STATIONS), timeout=120, every=0.5,
+        wait_until(lambda: stored() >= PER_STATION * len(STATIONS), timeout=180, every=0.5,
                    what="all 10,000 events in the database")
         for sid, proc in stations.items():
             assert proc.wait(60) == 0, f"{sid} did not finish cleanly"

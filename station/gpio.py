@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from gpiozero import LED, Button, Buzzer
@@ -28,7 +29,9 @@ class StationIO:
         self.presses = 0
         self.long_presses = 0
         self._down = False
+        self._down_at = 0.0
         self._held = False
+        self._edges: list[tuple[float, bool]] = []
         self._lock = threading.Lock()
         self._settle: threading.Timer | None = None
         self._hold: threading.Timer | None = None
@@ -44,9 +47,13 @@ class StationIO:
         if cfg.buzzer_pin is not None:
             self.buzzer = Buzzer(cfg.buzzer_pin, pin_factory=pin_factory)
 
-    # -- the button: act on a level that held still for debounce_s -----------------------------
+    # -- the button: a level counts once it held still for debounce_s ---------------------------
+    # Judged from the edges' own timestamps, not from when a timer thread got to run: on a busy
+    # Pi a late timer must not turn a 100 ms press into nothing.
     def _edge(self) -> None:
+        assert self.button is not None
         with self._lock:
+            self._edges.append((time.monotonic(), self.button.is_pressed))
             if self._settle is not None:
                 self._settle.cancel()
             self._settle = threading.Timer(self.cfg.debounce_s, self._settled)
@@ -54,29 +61,40 @@ class StationIO:
             self._settle.start()
 
     def _settled(self) -> None:
-        assert self.button is not None
-        pressed = self.button.is_pressed
+        actions = []
         with self._lock:
-            if pressed == self._down:
-                return  # a bounce that came back to where it was
-            self._down = pressed
-            if pressed:
-                self._held = False
-                self._hold = threading.Timer(max(0.0, self.cfg.long_press_s - self.cfg.debounce_s), self._long)
-                self._hold.daemon = True
-                self._hold.start()
-                return
-            if self._hold is not None:
-                self._hold.cancel()
-            if self._held:
-                return
-            self.presses += 1
+            now, edges = time.monotonic(), self._edges
+            for i, (at, pressed) in enumerate(edges):
+                until = edges[i + 1][0] if i + 1 < len(edges) else now
+                if until - at >= self.cfg.debounce_s and pressed != self._down:
+                    actions += self._level(pressed, at, now)
+            self._edges = edges[-1:] if edges and now - edges[-1][0] < self.cfg.debounce_s else []
+        for action in actions:
+            self._call(action)
+
+    def _level(self, pressed: bool, at: float, now: float) -> list[Callable[[], object]]:
+        self._down = pressed
+        if pressed:
+            self._down_at, self._held = at, False
+            self._hold = threading.Timer(max(0.0, self.cfg.long_press_s - (now - at)), self._long)
+            self._hold.daemon = True
+            self._hold.start()
+            return []
+        if self._hold is not None:
+            self._hold.cancel()
+        if self._held:
+            return []
         # A short press acts on release: only then is it known not to be a long press.
-        self._call(self.on_press)
+        if at - self._down_at >= self.cfg.long_press_s:
+            self._held = True
+            self.long_presses += 1
+            return [self.on_long_press]
+        self.presses += 1
+        return [self.on_press]
 
     def _long(self) -> None:
         with self._lock:
-            if not self._down or self._held:
+            if not self._down or self._held or time.monotonic() - self._down_at < self.cfg.long_press_s - 0.01:
                 return
             self._held = True
             self.long_presses += 1

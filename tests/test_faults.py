@@ -109,3 +109,25 @@ def test_every_recorded_event_lands_exactly_once_through_kills(world: World) -> 
     duplicates = sum(int(m) for f in logs.glob("ingest-*.log")
                      for m in re.findall(r"(\d+) duplicates", f.read_text()))
     print(f"\n10,000 events stored exactly once; the ingestors saw {duplicates} duplicate deliveries")
+
+
+def test_a_killed_station_is_shown_offline_by_its_will_and_online_again_after_restart(world: World) -> None:
+    from hub.models import Station as StationRow
+    world.start_ingestor()
+    cmd = [str(Path(sys.executable).parent / "tem-station"), "run", str(_station_toml(world, "st-4"))]
+
+    def online() -> bool:
+        with world.sessions() as s:
+            return s.get(StationRow, "st-4").online
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(online, what="online after start")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        wait_until(lambda: not online(), timeout=10, what="offline from the will message")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(online, what="online after restart")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -22,7 +22,7 @@ N = 200
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _toml(data_dir: Path, printer_path: str) -> str:
+def _toml(data_dir: Path, printer: str) -> str:
     product = "\n".join(f'{k} = "{v}"' for k, v in PRODUCT.items())
     return f"""station_id = "st-1"
 kind = "print"
@@ -37,10 +37,7 @@ password_env = "TEM_TEST_MQTT_PASSWORD"
 {product}
 
 [printer]
-driver = "brother_ql"
-model = "QL-800"
-target = "{printer_path}"
-template = "62x29"
+{printer}
 
 [printing]
 simulate_every_s = 0.01  # presses faster than the printer prints: the queue fills up
@@ -76,7 +73,8 @@ def test_sigkill_mid_run_loses_nothing_and_prints_nothing_twice_silently(tmp_pat
     book.close()
     fake = FakeBrotherQL("QL-800", roll=(62, 29))
     config = tmp_path / "st-1.toml"
-    config.write_text(_toml(data_dir, fake.path))
+    config.write_text(_toml(data_dir, f'driver = "brother_ql"\nmodel = "QL-800"\ntarget = "{fake.path}"\n'
+                                      'template = "62x29"'))
     log = tmp_path / "station.log"
     proc = _start(config, log)
     try:
@@ -125,3 +123,43 @@ def test_sigkill_mid_run_loses_nothing_and_prints_nothing_twice_silently(tmp_pat
     assert set(printed_pages) - done <= unconfirmed
     print(f"\nkilled at page {pages_at_kill}; {len(done)} printed once, {len(unconfirmed)} needing a decision "
           f"({', '.join(sorted(unconfirmed)) or 'none'}; on paper: {bool(unconfirmed & set(printed_pages))})")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_on_the_file_printer_resolves_every_job_from_its_output(tmp_path: Path) -> None:
+    """The file printer can tell whether a job came out (its PNG exists or not), so after the
+    restart nothing needs a person: each stamp is one file and one `printed` event."""
+    data_dir = tmp_path / "st-1"
+    data_dir.mkdir()
+    wanted = serials(N)
+    book = Codebook(data_dir / "codes.db")
+    book.add(wanted, GTIN)
+    book.close()
+    config = tmp_path / "st-1.toml"
+    config.write_text(_toml(data_dir, 'driver = "file"\ntemplate = "62x29"'))
+    log = tmp_path / "station.log"
+    out = data_dir / "labels"
+    proc = _start(config, log)
+    try:
+        wait_until(lambda: (out.exists() and len(list(out.glob("*.png"))) >= N // 2) or proc.poll() is not None,
+                   timeout=120, every=0.005, what="half the labels printed")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        at_kill = len(list(out.glob("*.png")))
+        proc = _start(config, log)
+        wait_until(lambda: len(_jobs(data_dir)) == N and _open_jobs(data_dir) == 0, timeout=180,
+                   what="every job finished")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    from PIL import Image
+    on_paper = collections.Counter(serial_of(u) for f in out.glob("*.png") for u in decode(Image.open(f)))
+    assert on_paper == collections.Counter(wanted)  # every stamp once: none lost, none twice
+    assert {s: st for s, st, _ in _jobs(data_dir)} == {s: "done" for s in wanted}
+    assert collections.Counter(e["serial"] for e in events(data_dir, "printed")) == collections.Counter(wanted)
+    assert not list(out.glob("*.part"))
+    print(f"\nkilled with {at_kill} label files written; all {N} resolved from the printer's output")

@@ -21,6 +21,8 @@ class FilePrinter:
     def __init__(self, directory: Path, dpi: int = 300):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        for half in self.directory.glob("*.png.part"):  # a label cut off by a crash never came out
+            half.unlink(missing_ok=True)
         self.dpi = dpi
         self._lock = threading.Lock()
         self._count = 0

@@ -74,6 +74,7 @@ def for_app(app) -> Publisher:  # type: ignore[no-untyped-def]
     if pub is None:
         s = app.extensions["tem.settings"]
         pub = Publisher(app.config.get("MQTT_HOST", s.mqtt_host), int(app.config.get("MQTT_PORT", s.mqtt_port)),
-                        app.config.get("HUB_MQTT_PASSWORD") or s.hub_mqtt_password)
+                        app.config.get("HUB_MQTT_PASSWORD") or s.hub_mqtt_password,
+                        timeout=float(app.config.get("TEM_MQTT_TIMEOUT_S", 10)))
         app.extensions["tem.publisher"] = pub
     return pub

@@ -178,3 +178,20 @@ def test_running_out_of_codes_refuses_in_vietnamese_and_warns_once(tmp_path: Pat
     assert st.flow.press() is None
     assert st.flow.last_error == "Hết mã tem: chờ trung tâm cấp thêm"
     assert [e["code"] for e in events(tmp_path, "alert")].count("codes_low") == 1
+
+
+def test_an_unplugged_printer_holds_the_job_and_it_prints_once_plugged_back(
+        tmp_path: Path, stations: list, ql: FakeBrotherQL) -> None:
+    st = start(stations, tmp_path, brother(ql))
+    flow = st.flow
+    flow.printer.status_timeout = 0.3
+    ql.silent = True  # the data line answers nothing, as with the USB cable pulled
+    serial = flow.press()
+    wait_until(lambda: flow.status.state == "offline", what="offline status")
+    assert flow.status.message == "Máy in không phản hồi: kiểm tra dây cáp và nguồn điện"
+    wait_until(lambda: flow.codebook.count("queued") == 1, what="the job waiting")
+    assert ql.pages == [] and flow.unconfirmed() == []
+    ql.silent = False
+    [page] = ql.wait_pages(1, timeout=15)
+    assert [serial_of(u) for u in decode(page.image)] == [serial]
+    wait_until(lambda: events(tmp_path, "printed"), what="printed event")

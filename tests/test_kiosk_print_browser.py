@@ -170,3 +170,18 @@ def test_posts_from_another_origin_or_host_are_refused(tmp_path: Path) -> None:
     assert ok.status_code == 303 and station.flow.codebook.count("queued") == 1
     assert client.get("/state.json", **base).get_json()["queue"] == 1
     station.outbox.close()
+
+
+def test_a_foot_pedal_key_prints_like_the_button_once_per_press(tmp_path: Path, screen) -> None:  # type: ignore[no-untyped-def]
+    k = Kiosk(tmp_path, {"driver": "file"})
+    page = screen(k)
+    page.keyboard.press("PageDown")  # what most USB pedals send
+    expect(page.locator("#today")).to_have_text("1", timeout=10_000)
+    # Held down, the pedal's key auto-repeats: the repeats print nothing more.
+    page.keyboard.down("PageDown")
+    expect(page.locator("#today")).to_have_text("2", timeout=10_000)
+    page.evaluate("""() => { for (let i = 0; i < 5; i++)
+        document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'PageDown', repeat: true, bubbles: true})); }""")
+    page.keyboard.up("PageDown")
+    page.wait_for_timeout(500)
+    assert len(events(tmp_path, "printed")) == 2

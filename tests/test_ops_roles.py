@@ -97,7 +97,7 @@ def test_a_manager_sees_their_own_cooperative(ops_app: Flask, ops_seeded: Seeded
     mgr = console("mgr_a")
     a = ops_seeded.a
     for rule, method, args in _routes(ops_app):
-        if method == "GET" and rule != "/ops/audit":
+        if method == "GET" and rule not in ("/ops/audit", "/ops/inspect"):
             assert mgr.get(_url(rule, a)).status_code == 200, rule
     assert "HTX A" in mgr.get("/ops/cooperatives").get_data(as_text=True)
     assert "hết giấy a" in mgr.get("/ops/alerts").get_data(as_text=True)
@@ -127,7 +127,7 @@ def test_an_inspector_reads_everything_and_changes_nothing(ops_app: Flask, ops_s
             assert insp.get(_url(rule, b)).status_code == 200, rule
     before = snapshot(ops_seeded.url, b)
     for rule, method, _args in _routes(ops_app):
-        if method == "POST":
+        if method == "POST" and rule != "/ops/inspect":  # recording inspections is the inspector's job
             assert insp.post(_url(rule, b), _hostile_form(b)).status_code == 403, rule
     assert snapshot(ops_seeded.url, b) == before
     assert "HTX B" in insp.get("/ops/cooperatives").get_data(as_text=True)
@@ -182,3 +182,18 @@ def test_the_sign_in_page_speaks_vietnamese_first(ops_app: Flask, console, lang:
     c = console()
     r = c.get(f"/login?lang={lang}")
     assert word in r.get_data(as_text=True)
+
+
+def test_an_inspector_records_an_inspection_and_a_failed_one_raises_an_alert(ops_app: Flask, ops_seeded: Seeded,
+                                                                            console) -> None:  # type: ignore[no-untyped-def]
+    insp = console("inspector")
+    serial = ops_seeded.b.first_serial
+    r = insp.post("/ops/inspect", {"serial": serial.lower(), "result": "non_conformant", "note": "tem mờ"},
+                  follow_redirects=True)
+    assert any(serial in m for m in flashes(r)), flashes(r)
+    assert "tem mờ" in r.get_data(as_text=True)
+    alerts = console("mgr_b").get("/ops/alerts").get_data(as_text=True)
+    assert "inspection_failed" in alerts
+    r = insp.post("/ops/inspect", {"serial": "0000-0000-0000-0000", "result": "conformant"}, follow_redirects=True)
+    assert any("not a stamp of this hub" in m for m in flashes(r)), flashes(r)
+    assert console("mgr_a").post("/ops/inspect", {"serial": serial, "result": "conformant"}).status_code == 403

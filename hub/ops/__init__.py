@@ -11,13 +11,13 @@ from typing import Any
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.app import db
 from hub.auth import audit, current_user, login_required, roles_required, scope_cooperative
 from hub.models import (Alert, AuditLog, Batch, Cooperative, DiaryEntry, DiaryRevision, Event, Product, Quarantine,
-                        StampBlock, Station, StationCommand, StationConfigPush, utcnow)
+                        Stamp, StampBlock, Station, StationCommand, StationConfigPush, utcnow)
 from hub.ops import registry
 from hub.ops.registry import Refused
 from hub.publisher import PublishError, for_app
@@ -540,13 +540,37 @@ def stamps_void() -> Any:
     return redirect(url_for(".stamps"))
 
 
+# -- inspections ---------------------------------------------------------------------------------
+
+@bp.route("/inspect", methods=["GET", "POST"])
+@roles_required("inspector", "admin")
+def inspect() -> Any:
+    s = db()
+    if request.method == "POST":
+        try:
+            form = request.form
+            stamp, _event = registry.record_inspection(s, form.get("serial", ""), form.get("result", ""),
+                                                       form.get("note", ""), current_user.username)
+            audit("inspect", "stamp", stamp.serial, result=request.form.get("result"))
+            s.commit()
+            flash(_("Inspection of %(serial)s recorded.", serial=stamp.serial))
+        except Refused as exc:
+            _refused(exc)
+        return redirect(url_for(".inspect"))
+    recent = list(s.scalars(select(Event).where(Event.type == "inspected").order_by(Event.at.desc()).limit(50)))
+    return render_template("ops/inspect.html", recent=recent)
+
+
 # -- alerts and quarantine ----------------------------------------------------------------------
 
 def _alert_query(s: Session):  # type: ignore[no-untyped-def]
     q = select(Alert)
     scope = scope_cooperative()
     if scope is not None:
-        q = q.where(Alert.station_id.in_(select(Station.id).where(Station.cooperative_id == scope)))
+        # A manager's alerts: from their stations, or about their stamps (inspections, clones).
+        q = q.where(or_(Alert.station_id.in_(select(Station.id).where(Station.cooperative_id == scope)),
+                        Alert.serial.in_(select(Stamp.serial).join(Product, Product.gtin == Stamp.gtin)
+                                         .where(Product.cooperative_id == scope))))
     return q
 
 

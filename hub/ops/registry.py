@@ -327,6 +327,33 @@ def void_range(s: Session, first_serial: str, last_serial: str, reason: str, by:
     return changed
 
 
+def record_inspection(s: Session, serial: str, result: str, note: str, by: str) -> tuple[Stamp, Event]:
+    """An inspector's finding on one stamp, kept as an `inspected` event (state unchanged);
+    a non-conformant finding also raises an alert."""
+    from hub.models import Alert
+    if result not in ("conformant", "non_conformant"):
+        raise Refused("result must be conformant or non_conformant")
+    try:
+        serial = codes.normalize(serial)
+    except codes.CodeError as exc:
+        raise Refused(str(exc)) from None
+    stamp = s.scalars(select(Stamp).where(Stamp.serial == serial)).first()
+    if stamp is None:
+        raise Refused(f"{serial} is not a stamp of this hub")
+    lifecycle.apply(lifecycle.State(stamp.state), "inspected")  # never changes the state
+    now = utcnow()
+    event = Event(id=str(uuid.uuid4()), station_id=f"@{by}"[:32], seq=0, type="inspected", serial=serial, at=now,
+                  received_at=now, applied=True,
+                  body={"type": "inspected", "serial": serial, "result": result, "note": note[:200] or None,
+                        "by": by, "gtin": stamp.gtin})
+    s.add(event)
+    if result == "non_conformant":
+        s.add(Alert(kind="inspection_failed", station_id=stamp.station_id, serial=serial,
+                    message=f"inspection by {by}: non-conformant. {note[:200]}".strip()))
+    s.flush()
+    return stamp, event
+
+
 def stamp_counts(s: Session, cooperative_id: int | None = None) -> dict[str, int]:
     q = select(Stamp.state, func.count()).group_by(Stamp.state)
     if cooperative_id is not None:

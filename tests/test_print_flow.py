@@ -195,3 +195,25 @@ def test_an_unplugged_printer_holds_the_job_and_it_prints_once_plugged_back(
     [page] = ql.wait_pages(1, timeout=15)
     assert [serial_of(u) for u in decode(page.image)] == [serial]
     wait_until(lambda: events(tmp_path, "printed"), what="printed event")
+
+
+def test_hub_commands_test_print_reprint_and_void_are_explicit_events(tmp_path: Path, stations: list) -> None:
+    from tem import messages
+    st = start(stations, tmp_path, {"driver": "file"})
+    ok, text = st.handle(messages.Command(name="test_print"))
+    assert ok and text.startswith("printed ")
+    serial = text.split()[-1]
+    ok, _ = st.handle(messages.Command(name="reprint", args={"serial": serial}))
+    assert ok
+    wait_until(lambda: len(events(tmp_path, "printed")) == 2, what="the reprint")
+    assert [e["reprint"] for e in events(tmp_path, "printed")] == [False, True]
+    ok, _ = st.handle(messages.Command(name="reprint", args={"serial": "A0000C1S27H4DGG6"}))
+    assert not ok  # never printed here: nothing to reprint
+    unused = st.flow.codebook.jobs("done")[0].serial
+    ok, _ = st.handle(messages.Command(name="void", args={"serial": unused, "reason": "damaged"}))
+    assert ok and events(tmp_path, "voided")[0]["reason"] == "damaged"
+    before = st.flow.codebook.remaining()
+    from tests.print_helpers import serials
+    never_printed = serials(1, start=10)[0]
+    st.handle(messages.Command(name="void", args={"serial": never_printed, "reason": "stolen"}))
+    assert st.flow.codebook.remaining() == before - 1  # a voided code is never printed

@@ -240,12 +240,14 @@ class Ingestor:
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker confirmed the subscriptions
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tem-ingest-{os.getpid()}-{uuid.uuid4().hex[:6]}",
                                   protocol=mqtt.MQTTv5)
         self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.on_subscribe = lambda *_a: self.subscribed.set()
         self.client.on_message = lambda _c, _u, msg: self._queue.put(Incoming(msg.topic, msg.payload))
         self._host, self._port = host, port
 

@@ -86,7 +86,7 @@ class World:
     def start_ingestor(self) -> Ingestor:
         ing = Ingestor(self.sessions, "127.0.0.1", self.broker.port, "hub", HUB_PASSWORD, keyring=self.keyring)
         threading.Thread(target=ing.run, daemon=True).start()
-        assert ing.connected.wait(10), "ingestor did not connect"
+        assert ing.subscribed.wait(10), "ingestor did not subscribe"
         self.ingestors.append(ing)
         return ing
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 
 import click
 
@@ -45,18 +46,37 @@ def write_broker(s: Settings, broker: Broker) -> None:
 
 
 @main.command()
-def broker() -> None:
+@click.option("--write-only", is_flag=True, help="write config, password file and ACL, then exit (another process runs mosquitto)")
+@click.option("--bind", default="127.0.0.1", envvar="TEM_BROKER_BIND", show_default=True, help="listener address")
+@click.option("--tls-dir", type=click.Path(path_type=Path), envvar="TEM_BROKER_TLS_DIR",
+              help="directory with ca.crt, server.crt and server.key: the listener speaks TLS")
+@click.option("--internal-port", type=int, envvar="TEM_BROKER_INTERNAL_PORT",
+              help="also a plain listener on this port, for the hub's own processes on a private network")
+@click.option("--autosave", type=int, default=1, envvar="TEM_BROKER_AUTOSAVE", show_default=True,
+              help="save the broker's persistence file after this many changes (docs/scale.md: 1000 for 1,000 stations)")
+def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int | None, autosave: int) -> None:
     """Run the embedded Mosquitto broker with logins and ACL from the station registry."""
     s = _settings()
     if not s.embedded_broker:
         raise click.ClickException("MQTT_URL names an external broker: configure that one instead")
-    b = Broker(s.broker_dir, port=s.mqtt_port)
-    write_broker(s, b)
+    tls = (tls_dir / "ca.crt", tls_dir / "server.crt", tls_dir / "server.key") if tls_dir else None
+    b = Broker(s.broker_dir, port=s.mqtt_port, bind=bind, tls=tls, autosave_interval=autosave)
+
+    def write() -> None:
+        write_broker(s, b)
+        if internal_port:
+            with b.conf.open("a") as f:  # comes after the TLS lines, so this listener is plain
+                f.write(f"listener {internal_port} {bind}\n")
+
+    write()
+    if write_only:
+        click.echo(f"broker config written: {b.conf}")
+        return
     b.start()
     click.echo(f"mosquitto listening on 127.0.0.1:{b.port} (config {b.conf})")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: (write_broker(s, b), b.reload()))
+    signal.signal(signal.SIGHUP, lambda *_: (write(), b.reload()))
     try:
         while not stop.wait(1):
             if b.proc and b.proc.poll() is not None:

@@ -174,7 +174,9 @@ def flashes(response) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def console(ops_app: Flask):  # type: ignore[no-untyped-def]
-    def make(username: str | None = None) -> Console:
+    def make(username: str | None = None, lang: str | None = None) -> Console:
         c = Console(ops_app.test_client())
+        if lang:
+            c.client.set_cookie("lang", lang)
         return c.sign_in(username) if username else c
     return make

@@ -29,7 +29,8 @@ def api_app(ops_seeded: Seeded, tmp_path_factory: pytest.TempPathFactory):  # ty
 
 class Api:
     def __init__(self, client: FlaskClient, token: str | None):
-        self.client, self.headers = client, ({"Authorization": f"Bearer {token}"} if token else {})
+        self.client = client
+        self.headers = {"Accept-Language": "en", **({"Authorization": f"Bearer {token}"} if token else {})}
 
     def call(self, method: str, path: str, body: Any = None, **query: Any):  # type: ignore[no-untyped-def]
         return self.client.open(f"/api/v1{path}", method=method, json=body, query_string=query, headers=self.headers)

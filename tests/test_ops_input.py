@@ -26,7 +26,7 @@ def _count(url: str, model: Any, *where: Any) -> int:
 
 
 def test_a_gtin_with_a_wrong_check_digit_is_refused(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     good = gtin("893850597301")
     bad = good[:-1] + str((int(good[-1]) + 1) % 10)
     before = _count(ops_seeded.url, Product)
@@ -36,10 +36,13 @@ def test_a_gtin_with_a_wrong_check_digit_is_refused(ops_app: Flask, ops_seeded: 
     assert _count(ops_seeded.url, Product) == before
     r = admin.post("/ops/products", {"cooperative_id": ops_seeded.a.id, "gtin": "89385059ABC", "name_vi": "Trà"})
     assert any("only digits" in m for m in flashes(r))
+    # and in Vietnamese, the console's first language
+    r = console("admin").post("/ops/products", {"cooperative_id": ops_seeded.a.id, "gtin": bad, "name_vi": "Trà"})
+    assert f"GTIN {bad} có số kiểm tra {bad[-1]}, đúng ra phải là {good[-1]}" in flashes(r), flashes(r)
 
 
 def test_a_duplicate_gtin_is_refused_and_names_the_product(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     before = _count(ops_seeded.url, Product)
     # the same GTIN written as a GTIN-13 is the same product
     r = admin.post("/ops/products", {"cooperative_id": ops_seeded.a.id, "gtin": ops_seeded.a.gtin[1:],
@@ -47,14 +50,14 @@ def test_a_duplicate_gtin_is_refused_and_names_the_product(ops_app: Flask, ops_s
     assert any("already registered for product “Sản phẩm A”" in m for m in flashes(r)), flashes(r)
     assert _count(ops_seeded.url, Product) == before
     # a manager of another cooperative learns only that it is taken
-    r = console("mgr_b").post("/ops/products", {"gtin": ops_seeded.a.gtin, "name_vi": "Bản sao"})
+    r = console("mgr_b", "en").post("/ops/products", {"gtin": ops_seeded.a.gtin, "name_vi": "Bản sao"})
     assert any("already registered by another cooperative" in m for m in flashes(r)), flashes(r)
     assert _count(ops_seeded.url, Product) == before
 
 
 def test_a_roll_overlapping_a_known_block_is_refused_and_nothing_is_minted(ops_app: Flask, ops_seeded: Seeded,
                                                                          console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     # a roll of stamps 5_000..5_099, then one that overlaps it at 5_050..5_149
     first, last = KEYRING.mint(5_000), KEYRING.mint(5_099)
     r = admin.post("/ops/stamps/roll", {"cooperative_id": ops_seeded.a.id, "first": first, "last": last},
@@ -74,7 +77,7 @@ def test_a_roll_overlapping_a_known_block_is_refused_and_nothing_is_minted(ops_a
 
 
 def test_minting_after_a_roll_never_reuses_its_numbers(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     admin.post("/ops/stamps/roll", {"cooperative_id": ops_seeded.a.id, "first": KEYRING.mint(9_000),
                                     "last": KEYRING.mint(9_009)})
     r = admin.post("/ops/stamps/issue", {"product_id": ops_seeded.a.product_id, "count": 5}, follow_redirects=True)
@@ -87,7 +90,7 @@ def test_minting_after_a_roll_never_reuses_its_numbers(ops_app: Flask, ops_seede
 
 
 def test_issuing_too_many_or_zero_stamps_is_refused(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     before = _count(ops_seeded.url, Stamp)
     for count in (0, registry.MAX_BLOCK + 1):
         r = admin.post("/ops/stamps/issue", {"product_id": ops_seeded.a.product_id, "count": count},
@@ -97,7 +100,7 @@ def test_issuing_too_many_or_zero_stamps_is_refused(ops_app: Flask, ops_seeded: 
 
 
 def test_voiding_a_range_voids_each_stamp_once_with_its_reason(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    mgr = console("mgr_a")
+    mgr = console("mgr_a", "en")
     mgr.post("/ops/stamps/issue", {"product_id": ops_seeded.a.product_id, "count": 10})
     engine = hubdb.make_engine(ops_seeded.url)
     with hubdb.sessions(engine)() as s:
@@ -127,7 +130,7 @@ def _png(size: int = 8) -> bytes:
 
 def test_an_oversized_upload_is_refused_and_the_product_is_unchanged(ops_app: Flask, ops_seeded: Seeded,
                                                                     console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     url = f"/ops/products/{ops_seeded.a.product_id}"
     big = b"\xff\xd8\xff" + b"0" * (registry.MAX_PHOTO_BYTES + 100_000)
     r = admin.post(url, {"gtin": ops_seeded.a.gtin, "name_vi": "Đổi tên", "photo": (io.BytesIO(big), "big.jpg")},
@@ -148,7 +151,7 @@ def test_an_oversized_upload_is_refused_and_the_product_is_unchanged(ops_app: Fl
 
 def test_an_invalid_station_config_is_refused_before_anything_is_sent(ops_app: Flask, ops_seeded: Seeded,
                                                                      console) -> None:  # type: ignore[no-untyped-def]
-    admin = console("admin")
+    admin = console("admin", "en")
     url = f"/ops/stations/{ops_seeded.a.station}/config"
     cases = [
         ({"format": "toml", "config": "[printing]\nactivate_on_prnt = true\n"}, "unknown field"),
@@ -163,7 +166,7 @@ def test_an_invalid_station_config_is_refused_before_anything_is_sent(ops_app: F
 
 
 def test_a_duplicate_lot_and_a_bad_date_are_refused(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    mgr = console("mgr_a")
+    mgr = console("mgr_a", "en")
     r = mgr.post("/ops/batches", {"product_id": ops_seeded.a.product_id, "lot": "LOT-A"}, follow_redirects=True)
     assert any("already exists" in m for m in flashes(r)), flashes(r)
     r = mgr.post("/ops/batches", {"product_id": ops_seeded.a.product_id, "lot": "LOT-Z", "packed_on": "20/11/2026"},
@@ -175,7 +178,7 @@ def test_a_duplicate_lot_and_a_bad_date_are_refused(ops_app: Flask, ops_seeded: 
 
 
 def test_editing_a_diary_entry_keeps_the_earlier_text(ops_app: Flask, ops_seeded: Seeded, console) -> None:  # type: ignore[no-untyped-def]
-    mgr = console("mgr_a")
+    mgr = console("mgr_a", "en")
     r = mgr.post(f"/ops/diary/{ops_seeded.a.diary_id}", {"stage": "harvest", "day": "2026-11-01",
                                                          "note": "thu hoạch 1,8 tấn"}, follow_redirects=True)
     page = r.get_data(as_text=True)

@@ -9,6 +9,7 @@ import tomllib
 import uuid
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -32,9 +33,9 @@ class Refused(ValueError):
 def _text(data: dict[str, Any], key: str, limit: int, required: bool = False, label: str = "") -> str:
     value = str(data.get(key) or "").strip()
     if required and not value:
-        raise Refused(f"{label or key} is required")
+        raise Refused(_("%(field)s is required", field=label or key))
     if len(value) > limit:
-        raise Refused(f"{label or key} is longer than {limit} characters")
+        raise Refused(_("%(field)s is longer than %(n)s characters", field=label or key, n=limit))
     return value
 
 
@@ -45,7 +46,8 @@ def _date(data: dict[str, Any], key: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise Refused(f"{key} must be a date as YYYY-MM-DD, not {value!r}") from None
+        raise Refused(_("%(field)s must be a date as YYYY-MM-DD, not %(value)s", field=key,
+                        value=repr(value))) from None
 
 
 def _int(data: dict[str, Any], key: str, lo: int = 0, hi: int | None = None) -> int | None:
@@ -55,9 +57,10 @@ def _int(data: dict[str, Any], key: str, lo: int = 0, hi: int | None = None) -> 
     try:
         n = int(value)
     except ValueError:
-        raise Refused(f"{key} must be a whole number, not {value!r}") from None
+        raise Refused(_("%(field)s must be a whole number, not %(value)s", field=key, value=repr(value))) from None
     if n < lo or (hi is not None and n > hi):
-        raise Refused(f"{key} must be between {lo} and {hi}" if hi is not None else f"{key} must be at least {lo}")
+        raise Refused(_("%(field)s must be between %(lo)s and %(hi)s", field=key, lo=lo, hi=hi) if hi is not None
+                      else _("%(field)s must be at least %(lo)s", field=key, lo=lo))
     return n
 
 
@@ -72,7 +75,7 @@ def save_cooperative(s: Session, data: dict[str, Any], coop: Cooperative | None 
     coop.phone = _text(data, "phone", 40)
     prefix = _text(data, "gs1_prefix", 12)
     if prefix and (not prefix.isdigit() or not 6 <= len(prefix) <= 12):
-        raise Refused("a GS1 company prefix has 6 to 12 digits")
+        raise Refused(_("a GS1 company prefix has 6 to 12 digits"))
     coop.gs1_prefix = prefix or None
     s.add(coop)
     s.flush()
@@ -81,15 +84,24 @@ def save_cooperative(s: Session, data: dict[str, Any], coop: Cooperative | None 
 
 def check_gtin(s: Session, raw: str, product_id: int | None = None, scope: int | None = None) -> str:
     """A valid, unused GTIN-14. `scope`: the viewer's cooperative, so a clash names no one else's product."""
+    text = (raw or "").strip()
+    if not text.isdigit() or not text.isascii():
+        raise Refused(_("GTIN %(gtin)s must contain only digits", gtin=repr(text)))
+    if len(text) not in (8, 12, 13, 14):
+        raise Refused(_("GTIN %(gtin)s has %(n)s digits; a GTIN has 8, 12, 13 or 14", gtin=text, n=len(text)))
+    want = gs1.check_digit(text[:-1])
+    if int(text[-1]) != want:
+        raise Refused(_("GTIN %(gtin)s has check digit %(got)s, it should be %(want)s", gtin=text, got=text[-1],
+                        want=want))
     try:
-        gtin = gs1.normalize_gtin(raw or "")
+        gtin = gs1.normalize_gtin(text)
     except gs1.GS1Error as exc:
         raise Refused(str(exc)) from None
     other = s.scalars(select(Product).where(Product.gtin == gtin)).first()
     if other is not None and other.id != product_id:
         if scope is not None and other.cooperative_id != scope:
-            raise Refused(f"GTIN {gtin} is already registered by another cooperative")
-        raise Refused(f"GTIN {gtin} is already registered for product “{other.name_vi}”")
+            raise Refused(_("GTIN %(gtin)s is already registered by another cooperative", gtin=gtin))
+        raise Refused(_("GTIN %(gtin)s is already registered for product “%(name)s”", gtin=gtin, name=other.name_vi))
     return gtin
 
 
@@ -97,7 +109,7 @@ def save_product(s: Session, data: dict[str, Any], cooperative_id: int, product:
                  scope: int | None = None) -> Product:
     gtin = check_gtin(s, str(data.get("gtin", "")), product.id if product else None, scope)
     if s.get(Cooperative, cooperative_id) is None:
-        raise Refused(f"cooperative {cooperative_id} does not exist")
+        raise Refused(_("cooperative %(id)s does not exist", id=cooperative_id))
     product = product or Product()
     product.gtin = gtin
     product.name_vi = _text(data, "name_vi", 200, True, "Vietnamese name")
@@ -113,13 +125,13 @@ def save_batch(s: Session, data: dict[str, Any], product: Product, batch: Batch 
     lot = _text(data, "lot", 20, True, "lot")
     clash = s.scalars(select(Batch).where(Batch.product_id == product.id, Batch.lot == lot)).first()
     if clash is not None and (batch is None or clash.id != batch.id):
-        raise Refused(f"lot {lot} already exists for this product")
+        raise Refused(_("lot %(lot)s already exists for this product", lot=lot))
     batch = batch or Batch(product_id=product.id)
     batch.lot = lot
     batch.packed_on = _date(data, "packed_on")
     batch.expires_on = _date(data, "expires_on")
     if batch.packed_on and batch.expires_on and batch.expires_on < batch.packed_on:
-        raise Refused("the expiry date is before the packing date")
+        raise Refused(_("the expiry date is before the packing date"))
     batch.quantity = _int(data, "quantity", 0, 10_000_000)
     batch.place = _text(data, "place", 200)
     s.add(batch)
@@ -134,16 +146,16 @@ def save_photo(folder: Any, data: bytes) -> str:
 
     from PIL import Image, UnidentifiedImageError
     if len(data) > MAX_PHOTO_BYTES:
-        raise Refused(f"the photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+        raise Refused(_("the photo is larger than %(mb)s MB", mb=MAX_PHOTO_BYTES // (1024 * 1024)))
     try:
         with Image.open(io.BytesIO(data)) as im:
             kind = im.format
             im.verify()
     except (UnidentifiedImageError, OSError, ValueError):
-        raise Refused("the photo is not a JPEG, PNG or WebP image") from None
+        raise Refused(_("the photo is not a JPEG, PNG or WebP image")) from None
     ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(kind or "")
     if ext is None:
-        raise Refused("the photo is not a JPEG, PNG or WebP image")
+        raise Refused(_("the photo is not a JPEG, PNG or WebP image"))
     name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -157,10 +169,10 @@ def save_photo(folder: Any, data: bytes) -> str:
 def _diary_fields(data: dict[str, Any]) -> dict[str, Any]:
     stage = str(data.get("stage") or "")
     if stage not in STAGES:
-        raise Refused(f"stage must be one of {', '.join(STAGES)}")
+        raise Refused(_("stage must be one of %(choices)s", choices=", ".join(STAGES)))
     day = _date(data, "day")
     if day is None:
-        raise Refused("day is required")
+        raise Refused(_("day is required"))
     return {"stage": stage, "day": day, "note": _text(data, "note", 2000), "who": _text(data, "who", 200),
             "place": _text(data, "place", 200)}
 
@@ -201,7 +213,7 @@ def _number(serial: str) -> int:
 
 def issue_block(s: Session, keyring: Keyring, product: Product, count: int, by: str) -> StampBlock:
     if not 1 <= count <= MAX_BLOCK:
-        raise Refused(f"a block has 1 to {MAX_BLOCK} stamps")
+        raise Refused(_("a block has 1 to %(n)s stamps", n=MAX_BLOCK))
     serials = mint(s, keyring, product.gtin, count)
     block = StampBlock(cooperative_id=product.cooperative_id, product_id=product.id, first_serial=serials[0],
                        last_serial=serials[-1], first_number=_number(serials[0]), count=count, issued_by=by)
@@ -221,19 +233,19 @@ def register_roll(s: Session, keyring: Keyring, cooperative_id: int, first_seria
     try:
         first, last = codes.Serial.parse(first_serial), codes.Serial.parse(last_serial)
     except codes.CodeError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(_("not a stamp code: %(why)s", why=str(exc))) from None
     for serial in (first, last):
         if not keyring.verify(serial.text):
-            raise Refused(f"{serial.text} is not a roll stamp minted by this hub")
+            raise Refused(_("%(serial)s is not a roll stamp minted by this hub", serial=serial.text))
     if first.key_id != last.key_id or last.number < first.number:
-        raise Refused("the last serial must come after the first, with the same key")
+        raise Refused(_("the last serial must come after the first, with the same key"))
     count = last.number - first.number + 1
     if count > MAX_BLOCK:
-        raise Refused(f"a roll has at most {MAX_BLOCK} stamps")
+        raise Refused(_("a roll has at most %(n)s stamps", n=MAX_BLOCK))
     clash = overlapping_block(s, first.number, last.number)
     if clash is not None:
-        raise Refused(f"serials {first.text}…{last.text} overlap block #{clash.id} "
-                      f"({clash.first_serial}…{clash.last_serial})")
+        raise Refused(_("serials %(first)s…%(last)s overlap block #%(id)s (%(bfirst)s…%(blast)s)", first=first.text,
+                        last=last.text, id=clash.id, bfirst=clash.first_serial, blast=clash.last_serial))
     existing = set(s.scalars(select(Stamp.serial).where(*_serial_range(first.key_id, first.number, last.number))))
     rows = [{"serial": keyring.mint(n), "gtin": None, "state": "issued", "checks": 0}
             for n in range(first.number, last.number + 1)]
@@ -269,16 +281,18 @@ def block_serials(s: Session, block: StampBlock) -> list[str]:
 def allocate(s: Session, block: StampBlock, station: Station) -> list[str]:
     """Give a block to a print station; returns the serials to send it."""
     if station.kind != "print":
-        raise Refused(f"station {station.id} is a {station.kind} station; only print stations take codes")
+        raise Refused(_("station %(id)s is a %(kind)s station; only print stations take codes", id=station.id,
+                        kind=station.kind))
     if station.cooperative_id is not None and station.cooperative_id != block.cooperative_id:
-        raise Refused(f"station {station.id} belongs to another cooperative")
+        raise Refused(_("station %(id)s belongs to another cooperative", id=station.id))
     if block.station_id is not None:
-        raise Refused(f"block #{block.id} is already allocated to station {block.station_id}")
+        raise Refused(_("block #%(id)s is already allocated to station %(station)s", id=block.id,
+                        station=block.station_id))
     serials = block_serials(s, block)
     states = dict(s.execute(select(Stamp.serial, Stamp.state).where(Stamp.serial.in_(serials))).all())
     unused = [x for x in serials if states.get(x) == "issued"]
     if not unused:
-        raise Refused(f"block #{block.id} has no unused stamps left")
+        raise Refused(_("block #%(id)s has no unused stamps left", id=block.id))
     block.station_id = station.id
     s.execute(update(Stamp).where(Stamp.serial.in_(unused)).values(station_id=station.id))
     s.flush()
@@ -289,19 +303,19 @@ def void_range(s: Session, first_serial: str, last_serial: str, reason: str, by:
                cooperative_id: int | None = None) -> int:
     """Void every stamp from first to last (stamp numbers, one key); returns how many changed."""
     if reason not in VOID_REASONS:
-        raise Refused(f"reason must be one of {', '.join(VOID_REASONS)}")
+        raise Refused(_("reason must be one of %(choices)s", choices=", ".join(VOID_REASONS)))
     try:
         first, last = codes.Serial.parse(first_serial), codes.Serial.parse(last_serial or first_serial)
     except codes.CodeError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(_("not a stamp code: %(why)s", why=str(exc))) from None
     if first.key_id != last.key_id or last.number < first.number:
-        raise Refused("the last serial must come after the first, with the same key")
+        raise Refused(_("the last serial must come after the first, with the same key"))
     if last.number - first.number >= MAX_BLOCK:
-        raise Refused(f"void at most {MAX_BLOCK} stamps at once")
+        raise Refused(_("void at most %(n)s stamps at once", n=MAX_BLOCK))
     q = select(Stamp).where(*_serial_range(first.key_id, first.number, last.number)).order_by(Stamp.serial)
     stamps = list(s.scalars(q.with_for_update()))
     if not stamps:
-        raise Refused("no stamps of this hub in that range")
+        raise Refused(_("no stamps of this hub in that range"))
     if cooperative_id is not None:
         owned = {b.first_number: b for b in s.scalars(select(StampBlock).where(
             StampBlock.cooperative_id == cooperative_id))}
@@ -310,7 +324,7 @@ def void_range(s: Session, first_serial: str, last_serial: str, reason: str, by:
             n = _number(st.serial)
             if st.gtin not in gtins and not any(b.first_number <= n < b.first_number + b.count
                                                 for b in owned.values()):
-                raise Refused(f"stamp {st.serial} belongs to another cooperative")
+                raise Refused(_("stamp %(serial)s belongs to another cooperative", serial=st.serial))
     now = utcnow()
     changed = 0
     for st in stamps:
@@ -332,14 +346,14 @@ def record_inspection(s: Session, serial: str, result: str, note: str, by: str) 
     a non-conformant finding also raises an alert."""
     from hub.models import Alert
     if result not in ("conformant", "non_conformant"):
-        raise Refused("result must be conformant or non_conformant")
+        raise Refused(_("result must be conformant or non_conformant"))
     try:
         serial = codes.normalize(serial)
     except codes.CodeError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(_("not a stamp code: %(why)s", why=str(exc))) from None
     stamp = s.scalars(select(Stamp).where(Stamp.serial == serial)).first()
     if stamp is None:
-        raise Refused(f"{serial} is not a stamp of this hub")
+        raise Refused(_("%(serial)s is not a stamp of this hub", serial=serial))
     lifecycle.apply(lifecycle.State(stamp.state), "inspected")  # never changes the state
     now = utcnow()
     event = Event(id=str(uuid.uuid4()), station_id=f"@{by}"[:32], seq=0, type="inspected", serial=serial, at=now,
@@ -369,9 +383,9 @@ def parse_config_text(text: str, fmt: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise Refused(f"not valid {fmt.upper()}: {exc}") from None
+        raise Refused(_("not valid %(fmt)s: %(why)s", fmt=fmt.upper(), why=str(exc))) from None
     if not isinstance(data, dict):
-        raise Refused("the config must be an object of sections")
+        raise Refused(_("the config must be an object of sections"))
     return data
 
 
@@ -380,14 +394,14 @@ def check_config(station: Station, config: dict[str, Any]) -> None:
     from station import config as station_config
     local = sorted(k for k in config if k in LOCAL_ONLY)
     if local:
-        raise Refused(f"{', '.join(local)} can only be set in the station's own file")
+        raise Refused(_("%(keys)s can only be set in the station's own file", keys=", ".join(local)))
     base: dict[str, Any] = {"station_id": station.id, "kind": station.kind}
     if station.kind == "print" and "printer" not in config:
         base["printer"] = {"driver": "file"}  # the station keeps its own printer section
     try:
         station_config.from_dict({**base, **config}, "pushed config")
     except station_config.ConfigError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(_("the station would refuse this config: %(why)s", why=str(exc))) from None
 
 
 def next_config_version(s: Session, station: Station) -> int:

@@ -1,6 +1,7 @@
 """Database engine, sessions and migrations. SQLite by default, PostgreSQL by DATABASE_URL."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -23,7 +24,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A ping before every checkout is one more round trip per page view; a connection that a
+    # database restart broke fails one request and SQLAlchemy then renews the whole pool.
+    # Pool: one connection per gunicorn thread (TEM_DB_POOL_SIZE), a few spare.
+    return create_engine(url, pool_pre_ping=os.environ.get("TEM_DB_PRE_PING", "0") == "1",
+                         pool_size=int(os.environ.get("TEM_DB_POOL_SIZE", "5")),
+                         max_overflow=int(os.environ.get("TEM_DB_MAX_OVERFLOW", "10")), pool_recycle=3600)
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

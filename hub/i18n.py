@@ -10,7 +10,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
 
 LANGUAGES = ("vi", "en")
 DEFAULT = "vi"
@@ -47,13 +47,33 @@ def select_locale() -> str:
 
 
 def lang() -> str:
-    return str(get_locale() or DEFAULT)
+    try:
+        return g.tem_lang  # type: ignore[no-any-return]
+    except AttributeError:
+        g.tem_lang = str(get_locale() or DEFAULT)
+        return g.tem_lang  # type: ignore[no-any-return]
+
+
+def _translations():  # type: ignore[no-untyped-def]
+    # Flask-Babel looks the catalogue up through several context locals on every string;
+    # a page has dozens of strings, so the request keeps it once.
+    try:
+        return g.tem_translations
+    except AttributeError:
+        g.tem_translations = get_translations()
+        return g.tem_translations
 
 
 def init_app(app: Flask) -> None:
     compiled = compile_catalogs(SOURCE, Path(app.instance_path) / "translations")
     Babel(app, default_locale=DEFAULT, default_timezone="Asia/Ho_Chi_Minh",
           default_translation_directories=str(compiled), locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True)
 
     @app.after_request
     def _remember_choice(response):  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ between gunicorn workers."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 
 from flask import Blueprint, Flask, current_app, render_template, request
 from flask_limiter import Limiter
@@ -32,8 +34,9 @@ def init_app(app: Flask, *blueprints: Blueprint) -> Limiter:
         limiter.limit(lambda: current_app.config["TEM_PUBLIC_LIMIT"])(bp)
     app.extensions["tem.limiter"] = limiter
     # Its own store: check counting must work even when RATELIMIT_ENABLED is off (benchmarks, tests).
-    app.extensions["tem.check_window"] = FixedWindowRateLimiter(
-        storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
+    uri = app.config["RATELIMIT_STORAGE_URI"]
+    app.extensions["tem.check_window"] = CheckWindow() if uri.startswith("memory:") \
+        else FixedWindowRateLimiter(storage_from_string(uri))
 
     @app.errorhandler(429)
     def _too_many(exc):  # type: ignore[no-untyped-def]
@@ -46,11 +49,41 @@ def init_app(app: Flask, *blueprints: Blueprint) -> Limiter:
     return limiter
 
 
+class CheckWindow:
+    """In-process "first time in the window" memory for one worker.
+
+    `limits`' memory storage starts a timer thread that walks every key each 10 ms; with a
+    key per client and stamp held for ten minutes that walk grows with the traffic and
+    ate the workers' CPU. Here expired keys are dropped in one sweep at most every SWEEP_S."""
+
+    SWEEP_S = 10.0
+
+    def __init__(self) -> None:
+        self._until: dict[str, tuple[float, int]] = {}  # key -> (window end, hits in it)
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def hit(self, item, *identifiers: str) -> bool:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        key = "/".join(identifiers)
+        with self._lock:
+            if now - self._swept > self.SWEEP_S:
+                self._until = {k: v for k, v in self._until.items() if v[0] > now}
+                self._swept = now
+            until, hits = self._until.get(key, (0.0, 0))
+            if until <= now:
+                until, hits = now + item.get_expiry(), 0
+            if hits >= item.amount:
+                return False
+            self._until[key] = (until, hits + 1)
+            return True
+
+
 def first_check(serial: str) -> bool:
     """True the first time this client looks at this stamp within the window.
 
     The client is known only by a hash of its address and browser, held in the
     limiter's storage until the window ends; nothing personal reaches the database."""
-    window: FixedWindowRateLimiter = current_app.extensions["tem.check_window"]
+    window: CheckWindow | FixedWindowRateLimiter = current_app.extensions["tem.check_window"]
     who = hashlib.sha256(f"{get_remote_address()}|{request.user_agent.string}".encode()).hexdigest()[:20]
     return window.hit(parse(current_app.config["TEM_CHECK_WINDOW"]), "tem-check", who, serial)

@@ -2,19 +2,90 @@
 after scanning a Tem QR code. /01/{gtin}[/10/{lot}][/21/{serial}], /t/{serial}."""
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 
-from hub import history, linkset
+from sqlalchemy import bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy.orm import Session
+
+from hub import clones, history, linkset
 from hub.app import db
+from hub.checks import FLUSH_MS, CheckRecorder
 from hub.i18n import LANGUAGES, lang
-from hub.models import Product
+from hub.models import Batch, Cooperative, Event, Product, Stamp, Station, utcnow
 from hub.ratelimit import first_check
 from tem import codes, gs1
 
 bp = Blueprint("resolver", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.record_once
+def _setup(state) -> None:  # type: ignore[no-untyped-def]
+    app = state.app
+    engine = app.extensions["tem.sessions"].kw["bind"]
+    # Page reads run in autocommit: no BEGIN and COMMIT/ROLLBACK round trips around two SELECTs.
+    app.extensions["tem.read_engine"] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    app.extensions["tem.checks"] = CheckRecorder(engine, int(app.config.get("TEM_CHECK_FLUSH_MS", FLUSH_MS)))
+    app.extensions["tem.page_facts"] = PageFacts(app.extensions["tem.read_engine"])
+
+
+class PageFacts:
+    """Facts shared by every stamp of a batch (batch, product, producer, diary, certificates,
+    where to buy) and the stations, cached per process.
+
+    An entry past its time is still served while one background thread reloads it: a page
+    never waits for a reload, and a thousand views of one batch never reload it a thousand
+    times. Only the first view of a batch in a process reads it in the request."""
+
+    TTL = {"outlets": history.OUTLETS_TTL_S, "batch_mean": history.OUTLETS_TTL_S}
+    DEFAULT_TTL = history.SHARED_TTL_S  # a diary entry typed in the office shows within half a minute
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._data: dict[tuple[str, Any], tuple[float, Any]] = {}
+        self._reloading: set[tuple[str, Any]] = set()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def get(self, kind: str, key: Any, load: Callable[[Any], Any], conn: Any) -> Any:
+        """The cached value, loaded with `conn` (the request's connection) on first use."""
+        hit = self._data.get((kind, key))
+        if hit is None:
+            value = load(conn)
+            self._data[(kind, key)] = (time.monotonic(), value)
+            return value
+        if time.monotonic() - hit[0] > self.TTL.get(kind, self.DEFAULT_TTL):
+            with self._lock:
+                if (kind, key) not in self._reloading:
+                    self._reloading.add((kind, key))
+                    self._executor().submit(self._reload, kind, key, load)
+        return hit[1]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pid != os.getpid():  # threads do not survive gunicorn's fork
+            self._pool, self._pid = ThreadPoolExecutor(1, thread_name_prefix="tem-facts"), os.getpid()
+        return self._pool
+
+    def _reload(self, kind: str, key: Any, load: Callable[[Any], Any]) -> None:
+        try:
+            with self.engine.connect() as conn:
+                self._data[(kind, key)] = (time.monotonic(), load(conn))
+        except Exception:
+            log.exception("reloading %s %s failed; serving the old value", kind, key)
+        finally:
+            with self._lock:
+                self._reloading.discard((kind, key))
 
 
 @bp.after_request
@@ -72,9 +143,9 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
             raise gs1.GS1Error("only one /01/{GTIN} may appear in the path")
     except gs1.GS1Error as exc:
         return bad_request(str(exc))
-    product = history.find_product(db(), dl.gtin)
     if dl.serial:
-        return _stamp(dl.serial, product, gtin=dl.gtin, lot=dl.lot)
+        return _stamp(dl.serial, gtin=dl.gtin, lot=dl.lot)
+    product = history.find_product(db(), dl.gtin)
     if product is None:
         return not_tem(dl.gtin, "product")
     if dl.lot:
@@ -88,40 +159,184 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
 @bp.get("/t/<serial>")
 @bp.get("/T/<serial>")
 def short_link(serial: str):  # type: ignore[no-untyped-def]
-    return _stamp(serial, None)
+    return _stamp(serial)
 
 
-def _stamp(raw: str, product: Product | None, gtin: str | None = None, lot: str | None = None):  # type: ignore[no-untyped-def]
+def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: ignore[no-untyped-def]
     try:
         serial = codes.normalize(raw)
     except codes.CodeError as exc:
         return not_tem(raw, str(exc))
-    s = db()
-    stamp = history.find_stamp(s, serial)
-    if stamp is None or (gtin and stamp.gtin and stamp.gtin != gtin):
-        return not_tem(codes.grouped(serial) if len(serial) == codes.SERIAL_LENGTH else raw)
-    if lot and stamp.batch and stamp.batch.lot.upper() != lot.upper():
-        return not_tem(codes.grouped(serial), "lot")
-    if stamp.batch is not None:
-        product = stamp.batch.product
-    elif stamp.gtin is None:
-        product = None  # a pre-printed roll stamp not yet bound to any product
-    elif product is None or product.gtin != stamp.gtin:
-        product = history.find_product(s, stamp.gtin)
-    if _link_type() or _wants_linkset():
-        if product is None:
-            return not_tem(codes.grouped(serial), "unbound")
-        return _item(product, stamp.batch.lot if stamp.batch else None, None, None, serial=serial)
-    if request.method == "GET" and first_check(serial):
-        history.record_check(s, stamp, stamp.state)
-    page = history.stamp_page(s, stamp, product, _outlets())
+    facts: PageFacts = current_app.extensions["tem.page_facts"]
+    # The hot path: one indexed read in autocommit (no BEGIN/COMMIT round trips, no ORM);
+    # the batch, product, producer, diary, stalls and stations come from the process cache.
+    with current_app.extensions["tem.read_engine"].connect() as conn:
+        rows = conn.execute(_PAGE_SQL, {"serial": serial}).all()
+        stamp = next((r for r in rows if r.row == "stamp"), None)
+        if stamp is None or (gtin and stamp.gtin and stamp.gtin != gtin):
+            return not_tem(codes.grouped(serial) if len(serial) == codes.SERIAL_LENGTH else raw)
+        batch = product = None
+        if stamp.batch_id is not None:
+            batch = facts.get("batch", stamp.batch_id, lambda c: _batch_facts(c, stamp.batch_id), conn)
+            product = batch.product
+        elif stamp.gtin is not None:  # else a pre-printed roll stamp not yet bound to any product
+            product = facts.get("product", stamp.gtin, lambda c: _product_facts(c, stamp.gtin), conn)
+        if lot and batch is not None and batch.lot.upper() != lot.upper():
+            return not_tem(codes.grouped(serial), "lot")
+        if _link_type() or _wants_linkset():
+            if product is None:
+                return not_tem(codes.grouped(serial), "unbound")
+            return _item(product, batch.lot if batch else None, None, None, serial=serial)
+        events = [r for r in rows if r.row == "event"]
+        stations = {sid: facts.get("station", sid, lambda c, sid=sid: _station_facts(c, sid), conn)
+                    for sid in {e.station_id for e in events}}
+        page = _stamp_page(conn, facts, stamp, batch, product, events, stations)
     if page.suspicion is not None:
+        s = db()
         history.raise_clone_alert(s, stamp, page.suspicion)
-    s.commit()
+        s.commit()
     response = _html(render_template("stamp.html", grouped=codes.grouped(serial), **_context(page)),
-                     product, stamp.batch.lot if stamp.batch else None, serial)
+                     product, batch.lot if batch else None, serial)
     response.headers["Cache-Control"] = "private, no-store"  # every view is a check
     return response
+
+
+_stamp_t = Stamp.__table__
+_event_t = Event.__table__
+
+
+def _stamp_row():  # type: ignore[no-untyped-def]
+    c, e = _stamp_t.c, _event_t.c
+    return select(literal("stamp").label("row"), c.id, c.gtin, c.state, c.batch_id, c.activated_at, c.sold_at,
+                  c.void_reason, c.checks, c.serial,
+                  *[cast(null(), col.type).label(col.name) for col in (e.at, e.type, e.station_id, e.body)]) \
+        .where(c.serial == bindparam("serial"))
+
+
+def _events_of(checked: bool, limit: int):  # type: ignore[no-untyped-def]
+    c, e = _stamp_t.c, _event_t.c
+    kind = e.type == "checked" if checked else e.type != "checked"
+    nothing = [cast(null(), col.type).label(col.name) for col in
+               (c.id, c.gtin, c.state, c.batch_id, c.activated_at, c.sold_at, c.void_reason, c.checks)]
+    inner = (select(e.at, e.type, e.station_id, e.body)
+             .where(e.serial == bindparam("serial"), e.applied.is_(True), kind)
+             .order_by(e.at.desc() if checked else e.at).limit(limit).subquery())
+    return select(literal("event").label("row"), *nothing, literal(None, e.serial.type).label("serial"),
+                  inner.c.at, inner.c.type, inner.c.station_id, inner.c.body)
+
+
+# One round trip per page (on a busy machine each round trip waits for the database process
+# to be scheduled): the stamp's row, its own events (reprints, inspections, sale) and its most
+# recent checks, both bounded; the newest check also gives the "last checked" time.
+_PAGE_SQL = union_all(_stamp_row(), _events_of(False, history.TIMELINE_EVENTS),
+                      _events_of(True, history.RECENT_CHECKS))
+
+
+def _plain(row: Any, **extra: Any) -> SimpleNamespace:
+    """A copy that outlives its connection (cached per process)."""
+    return SimpleNamespace(**row._mapping, **extra)
+
+
+def _product_facts(conn: Any, gtin: str) -> SimpleNamespace | None:
+    p, c = Product.__table__, Cooperative.__table__
+    row = conn.execute(select(p).where(p.c.gtin == gtin)).first()
+    if row is None:
+        return None
+    coop = conn.execute(select(c).where(c.c.id == row.cooperative_id)).first()
+    return _plain(row, cooperative=_plain(coop) if coop else None)
+
+
+def _batch_facts(conn: Any, batch_id: int) -> SimpleNamespace:
+    b, p, c = Batch.__table__, Product.__table__, Cooperative.__table__
+    row = conn.execute(select(b).where(b.c.id == batch_id)).one()
+    product = conn.execute(select(p).where(p.c.id == row.product_id)).one()
+    coop = conn.execute(select(c).where(c.c.id == product.cooperative_id)).first()
+    return _plain(row, product=_plain(product, cooperative=_plain(coop) if coop else None))
+
+
+def _station_facts(conn: Any, station_id: str) -> SimpleNamespace | None:
+    st = Station.__table__
+    row = conn.execute(select(st.c.id, st.c.name, st.c.place, st.c.province, st.c.lat, st.c.lon)
+                       .where(st.c.id == station_id)).first()
+    return _plain(row) if row else None
+
+
+def _batch_mean(conn: Any, batch_id: int) -> float | None:
+    st = _stamp_t.c
+    mean = conn.execute(select(func.avg(st.checks)).where(st.batch_id == batch_id)).scalar()
+    return float(mean) if mean is not None else None
+
+
+def _diary(conn: Any, batch_id: int) -> list[history.Step]:
+    with Session(bind=conn) as s:
+        return history._diary_steps(s, batch_id)
+
+
+def _certificates(conn: Any, product_id: int) -> list[Any]:
+    with Session(bind=conn) as s:
+        return history.certificates(s, product_id)
+
+
+def _stalls(conn: Any, batch_id: int) -> list[SimpleNamespace]:
+    """Where to buy: stalls whose stations checked or sold stamps of the batch."""
+    e, sp, st = _event_t.c, _stamp_t.c, Station.__table__.c
+    sub = (select(e.station_id).join(_stamp_t, sp.serial == e.serial)
+           .where(sp.batch_id == batch_id, e.type.in_(("checked", "sold")), e.applied.is_(True),
+                  e.station_id != history.WEB_STATION).distinct())
+    rows = conn.execute(select(st.id, st.name, st.place, st.lat, st.lon)
+                        .where(st.kind == "stall", st.id.in_(sub)).order_by(st.name).limit(20))
+    return [_plain(r) for r in rows]
+
+
+def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: Any, events: list[Any],
+                stations: dict[str, Any]) -> history.Page:
+    """The verdict and timeline of one stamp from its rows; records this view as a check."""
+    checks = [e for e in events if e.type == "checked"]
+    recent = [clones.Check(at=history._aware(e.at), station_id=e.station_id,
+                           place=(e.body or {}).get("place") or getattr(stations.get(e.station_id), "place", ""),
+                           province=getattr(stations.get(e.station_id), "province", "") or "",
+                           lat=getattr(stations.get(e.station_id), "lat", None),
+                           lon=getattr(stations.get(e.station_id), "lon", None)) for e in checks]
+    count = stamp.checks
+    last_check = max((c.at for c in recent), default=None)
+    if request.method == "GET" and first_check(stamp.serial):
+        now = utcnow()
+        recorder: CheckRecorder = current_app.extensions["tem.checks"]
+        count += 1 + recorder.pending(stamp.serial)
+        recorder.record(stamp.id, stamp.serial, stamp.state, now)
+        last_check = now
+    suspicion = None
+    if stamp.state != "void":
+        suspicion = clones.far_apart(recent)
+        if suspicion is None and count > clones.MIN_CHECKS:
+            mean = None
+            if stamp.batch_id is not None:  # only reached for heavily checked stamps
+                mean = facts.get("batch_mean", stamp.batch_id, lambda c: _batch_mean(c, stamp.batch_id), conn)
+            suspicion = clones.too_many(count, mean)
+    page = history.Page(product=product, batch=batch, stamp=stamp, suspicion=suspicion,
+                        verdict=history.verdict_for(stamp, suspicion))
+    devices = {sid for sid, st in stations.items() if st is not None} | {history.WEB_STATION}
+    steps = []
+    for e in events:
+        if e.type == "checked":
+            continue
+        body, st = e.body or {}, stations.get(e.station_id)
+        note = body.get("reason") or body.get("result") or body.get("note") or ""
+        steps.append(history.Step(at=history._aware(e.at), kind=e.type, station_id=e.station_id,
+                                  source="device" if e.station_id in devices else "person",
+                                  who=body.get("by", "") or (st.name if st else e.station_id),
+                                  place=body.get("place") or (st.place if st else ""), note=str(note)))
+    if count and last_check is not None:
+        steps.append(history.Step(at=history._aware(last_check), kind="checked", source="device", count=count))
+    if batch is not None:
+        batch_id = batch.id
+        steps += facts.get("diary", batch_id, lambda c: _diary(c, batch_id), conn)
+        page.outlets = facts.get("outlets", batch_id, lambda c: _stalls(c, batch_id), conn)
+    page.steps = sorted(steps, key=lambda step: step.sort_key)
+    if product is not None:
+        product_id = product.id
+        page.certificates = facts.get("certificates", product_id, lambda c: _certificates(c, product_id), conn)
+    return page
 
 
 def _context(page: history.Page) -> dict[str, Any]:

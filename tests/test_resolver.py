@@ -4,6 +4,7 @@ printed QR code takes, languages, check counting, clone alerts and rate limits."
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -291,3 +292,27 @@ def test_static_assets_are_cached_for_long(client: FlaskClient, story: Story) ->
     css = re.search(r'href="(/static/tem\.css\?v=\w+)"', body).group(1)  # type: ignore[union-attr]
     response = client.get(css)
     assert response.status_code == 200 and "max-age=31536000" in response.headers["Cache-Control"]
+
+
+def test_checks_written_in_bulk_off_the_request_reach_the_database(story: Story, tmp_path: Path) -> None:
+    # Given the production setting: page views queue their checks for a writer thread
+    app = make_app(story.url, tmp_path, TEM_CHECK_FLUSH_MS=50)
+    client = app.test_client()
+    serial = story.spare[1]
+    before = _stamp_checks(story.url, serial)[0]
+    # When three phones open the page
+    for addr in ("10.9.0.1", "10.9.0.2", "10.9.0.3"):
+        body = client.get(stamp_url(serial), environ_base={"REMOTE_ADDR": addr}).get_data(as_text=True)
+    # Then the page already shows the check, and the events reach the database within moments
+    assert "Được quét kiểm tra" in body
+    recorder = app.extensions["tem.checks"]
+    for _ in range(100):
+        if _stamp_checks(story.url, serial)[0] == before + 3:
+            break
+        time.sleep(0.05)
+    checks, _alerts, bodies = _stamp_checks(story.url, serial)
+    assert checks == before + 3 and len(bodies) >= 3
+    # And what is still queued at shutdown is written, not lost
+    client.get(stamp_url(serial), environ_base={"REMOTE_ADDR": "10.9.0.4"})
+    recorder.close()
+    assert _stamp_checks(story.url, serial)[0] == before + 4

@@ -157,7 +157,10 @@ def story(web_db_url: str) -> Story:
 
 
 def make_app(url: str, instance: Path, **config: object) -> Flask:
-    return create_app({"TEM_INSTANCE": str(instance), "DATABASE_URL": url, "TESTING": True, **config})
+    # Checks written in the request: tests read the database right after a view
+    # (tests/test_resolver.py covers the batched writer separately).
+    return create_app({"TEM_INSTANCE": str(instance), "DATABASE_URL": url, "TESTING": True,
+                       "TEM_CHECK_FLUSH_MS": 0, **config})
 
 
 @pytest.fixture(scope="module")

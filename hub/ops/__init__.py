@@ -46,7 +46,11 @@ def _media_dir():  # type: ignore[no-untyped-def]
 
 
 def _interval() -> float:
-    return float(current_app.config.get("TEM_TELEMETRY_INTERVAL_S", 10))
+    return _interval_for(current_app)
+
+
+def _interval_for(app) -> float:  # type: ignore[no-untyped-def]
+    return float(app.config.get("TEM_TELEMETRY_INTERVAL_S", 10))
 
 
 # -- scoping ------------------------------------------------------------------------------------
@@ -684,6 +688,12 @@ def audit_log() -> Any:
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]
     # Photos are the only uploads; anything larger is refused before a byte is stored.
+    every = float(app.config.get("TEM_WATCH_S", 0 if app.testing else 15))
+    if every > 0:  # the hub-side liveness timer (hub.ops.watch); 0 turns it off
+        from hub.ops.watch import Watcher
+        watcher = Watcher(app.extensions["tem.sessions"], every, _interval_for(app))
+        watcher.thread.start()
+        app.extensions["tem.watcher"] = watcher
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is "no limit"
         app.config["MAX_CONTENT_LENGTH"] = registry.MAX_PHOTO_BYTES + 64 * 1024
     app.register_blueprint(bp)

@@ -1,0 +1,83 @@
+"""The hub-side liveness timer (DESIGN.md, device liveness): alerts that fire while a
+station is still offline or silent, out of paper, short of codes or with a growing
+outbox, and that resolve themselves when the condition clears. `sweep` is one pass;
+`Watcher` runs it every few seconds in a thread of the web process."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import Alert, Station, aware, utcnow
+from hub.ops.registry import liveness
+
+log = logging.getLogger(__name__)
+OFFLINE_GRACE_S = 60  # a reboot is not an incident
+CODES_LOW = 100
+OUTBOX_HIGH = 500
+
+
+def _conditions(st: Station, interval_s: float, now: dt.datetime) -> dict[str, str]:
+    """kind -> message for every condition that holds now."""
+    out: dict[str, str] = {}
+    status, reason = liveness(st, interval_s, now)
+    if status != "online" and st.last_seen is not None:
+        quiet = (now - aware(st.last_seen)).total_seconds()
+        if quiet >= OFFLINE_GRACE_S:
+            out["station_offline"] = f"station {st.id} is {status} ({reason}), last seen {int(quiet)} s ago"
+    tele = st.telemetry or {}
+    if status == "online":
+        if tele.get("paper") == "out":
+            out["paper_out"] = f"printer of station {st.id} is out of paper"
+        elif tele.get("printer") not in (None, "ready", "ok", "printing", "unknown"):
+            out["printer_error"] = f"printer of station {st.id} reports {tele.get('printer')}"
+        if st.kind == "print" and tele.get("codes_left") is not None and tele["codes_left"] < CODES_LOW:
+            out["codes_low"] = f"station {st.id} has {tele['codes_left']} codes left"
+        if (tele.get("outbox") or 0) > OUTBOX_HIGH:
+            out["outbox_backlog"] = f"station {st.id} has {tele['outbox']} events waiting for the hub"
+    return out
+
+
+WATCHED = ("station_offline", "paper_out", "printer_error", "codes_low", "outbox_backlog")
+
+
+def sweep(s: Session, interval_s: float, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Raise and clear the watched alerts; returns (raised, resolved). The caller commits."""
+    now = now or utcnow()
+    open_alerts: dict[tuple[str, str], Alert] = {
+        (a.station_id or "", a.kind): a for a in s.scalars(
+            select(Alert).where(Alert.kind.in_(WATCHED), Alert.resolved_at.is_(None)))}
+    raised = resolved = 0
+    for st in s.scalars(select(Station)):
+        holds = _conditions(st, interval_s, now)
+        for kind, message in holds.items():
+            if (st.id, kind) not in open_alerts:
+                s.add(Alert(kind=kind, station_id=st.id, message=message, created_at=now))
+                raised += 1
+        for kind in WATCHED:
+            alert = open_alerts.get((st.id, kind))
+            if alert is not None and kind not in holds:
+                alert.resolved_at, alert.resolved_by = now, "hub"
+                resolved += 1
+    return raised, resolved
+
+
+class Watcher:
+    def __init__(self, sessions: sessionmaker[Session], every_s: float, interval_s: float):
+        self.sessions, self.every_s, self.interval_s = sessions, every_s, interval_s
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="tem-watch", daemon=True)
+
+    def run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                with self.sessions() as s, s.begin():
+                    sweep(s, self.interval_s)
+            except Exception:  # a database hiccup must not end the timer
+                log.exception("liveness sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -6,7 +6,6 @@ Usage: python bench/print_latency.py [N]   (N presses per case, default 200)."""
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -15,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gpiozero import Device  # noqa: E402
-from gpiozero.pins.mock import MockFactory  # noqa: E402
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
 
-from station.printer import LabelData, render  # noqa: E402
-from station.printer.brother import BrotherQLPrinter  # noqa: E402
-from station.printer.transport import DeviceTransport  # noqa: E402
-from tests.fakes.printers import FakeBrotherQL  # noqa: E402
-from tests.print_helpers import make_station  # noqa: E402
+from station.printer import LabelData, render
+from station.printer.brother import BrotherQLPrinter
+from station.printer.transport import DeviceTransport
+from tests.fakes.printers import FakeBrotherQL
+from tests.print_helpers import make_station
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 BUTTON = 17
@@ -61,12 +60,12 @@ def wait(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def summary(name: str, first: list[float], raster: list[float] | None = None, page: list[float] | None = None,
             base: float | None = None) -> str:
-    ms = lambda v: f"{v * 1000:7.2f}"  # noqa: E731
+    ms = lambda v: f"{v * 1000:7.2f}"
     p50 = pct(first, 50)
     line = f"| {name:<40} | {ms(p50)} | {ms(pct(first, 99))} |"
     line += f" {ms(pct(raster, 50)) if raster else '      –'} | {ms(pct(raster, 99)) if raster else '      –'} |"

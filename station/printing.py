@@ -14,7 +14,8 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from station.codebook import Codebook, Job
 from station.printer import LabelData, PrinterError, PrinterStatus, make_driver, render
@@ -37,7 +38,7 @@ Indicator = Callable[[str, str], None]  # (kind, word): ("lamp", "error") or ("b
 
 
 class PrintFlow:
-    def __init__(self, station: "Station"):
+    def __init__(self, station: Station):
         self.station = station
         self.cfg = station.cfg
         assert self.cfg.printer is not None
@@ -131,7 +132,7 @@ class PrintFlow:
             return None  # the station records the `voided` event
         return None
 
-    def blueprint(self) -> "Blueprint":
+    def blueprint(self) -> Blueprint:
         from station.kiosk.print_page import make_blueprint
         return make_blueprint(self)
 
@@ -332,7 +333,6 @@ class PrintFlow:
     def _refuse(self, message: str) -> None:
         self._error(message)
         self._beep("error")
-        return None
 
     def _error(self, message: str) -> None:
         self.last_error = message

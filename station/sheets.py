@@ -45,7 +45,7 @@ class SheetLayout:
 def plan(label: tuple[int, int], dpi: int = 300, page_mm: tuple[float, float] = A4_MM,
          margin_mm: float = 8.0, gap_mm: float = 8.0) -> SheetLayout:
     """As many labels as fit, centred, with a gap wide enough for both neighbours' crop marks."""
-    dots = lambda mm: round(mm * dpi / MM_PER_INCH)  # noqa: E731
+    dots = lambda mm: round(mm * dpi / MM_PER_INCH)
     page = (dots(page_mm[0]), dots(page_mm[1]))
     margin, gap = dots(margin_mm), dots(gap_mm)
     cols = max(1, (page[0] - 2 * margin + gap) // (label[0] + gap))

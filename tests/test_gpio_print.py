@@ -53,7 +53,7 @@ def _bouncy_press(pin, hold: float) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_chattering_press_counts_once(io, factory: MockFactory) -> None:  # type: ignore[no-untyped-def]
-    dev, calls = io
+    _, calls = io
     pin = factory.pin(BUTTON)
     _bouncy_press(pin, hold=0.1)
     wait_until(lambda: calls, timeout=2)
@@ -65,7 +65,7 @@ def test_a_chattering_press_counts_once(io, factory: MockFactory) -> None:  # ty
 
 
 def test_a_blip_shorter_than_the_debounce_is_ignored(io, factory: MockFactory) -> None:  # type: ignore[no-untyped-def]
-    dev, calls = io
+    _, calls = io
     pin = factory.pin(BUTTON)
     pin.drive_low()
     time.sleep(0.005)
@@ -75,7 +75,7 @@ def test_a_blip_shorter_than_the_debounce_is_ignored(io, factory: MockFactory) -
 
 
 def test_holding_the_button_reprints_instead_of_printing(io, factory: MockFactory) -> None:  # type: ignore[no-untyped-def]
-    dev, calls = io
+    _, calls = io
     pin = factory.pin(BUTTON)
     _bouncy_press(pin, hold=0.6)
     time.sleep(0.2)
@@ -120,7 +120,7 @@ def test_the_station_button_prints_a_label_and_a_long_press_reprints_it(
     try:
         pin = factory.pin(BUTTON)
         _bouncy_press(pin, hold=0.1)
-        [printed] = wait_until(lambda: events(tmp_path, "printed"), what="a label from the button")
+        wait_until(lambda: events(tmp_path, "printed"), what="a label from the button")
         _bouncy_press(pin, hold=0.7)
         wait_until(lambda: len(events(tmp_path, "printed")) == 2, what="the reprint")
         first, again = events(tmp_path, "printed")

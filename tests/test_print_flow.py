@@ -9,7 +9,14 @@ import pytest
 
 from station.codebook import Codebook
 from tests.fakes.printers import FakeBrotherQL
-from tests.print_helpers import GTIN, decode, events, make_station, serial_of, wait_until
+from tests.print_helpers import (
+    GTIN,
+    decode,
+    events,
+    make_station,
+    serial_of,
+    wait_until,
+)
 
 
 @pytest.fixture(autouse=True)

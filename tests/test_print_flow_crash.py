@@ -16,7 +16,15 @@ import pytest
 
 from station.codebook import Codebook
 from tests.fakes.printers import FakeBrotherQL
-from tests.print_helpers import GTIN, PRODUCT, decode, events, serial_of, serials, wait_until
+from tests.print_helpers import (
+    GTIN,
+    PRODUCT,
+    decode,
+    events,
+    serial_of,
+    serials,
+    wait_until,
+)
 
 N = 200
 ROOT = Path(__file__).resolve().parent.parent

@@ -56,7 +56,7 @@ def _hostname(host: str) -> str:
     return host.rsplit(":", 1)[0]
 
 
-def make_blueprint(flow: "PrintFlow") -> Blueprint:
+def make_blueprint(flow: PrintFlow) -> Blueprint:
     bp = Blueprint("print_station", __name__)
     station = flow.station
 
@@ -100,9 +100,7 @@ def make_blueprint(flow: "PrintFlow") -> Blueprint:
             instruction = status.message
         else:
             instruction = STATE_EN.get(status.state, STATE_EN["error"])
-        if not status.ready and status.state != "unknown":
-            verdict_state = "error"
-        elif flow.unconfirmed():
+        if (not status.ready and status.state != "unknown") or flow.unconfirmed():
             verdict_state = "error"
         elif status.state == "unknown":
             verdict_state = "busy"
@@ -148,7 +146,7 @@ def make_blueprint(flow: "PrintFlow") -> Blueprint:
     @bp.post("/lot")
     def switch_lot():  # type: ignore[no-untyped-def]
         lot = request.form.get("lot", "").strip()
-        ok, text = station.handle(messages.Command(name="set_batch", args={"lot": lot})) if lot else (False, "")
+        ok, _ = station.handle(messages.Command(name="set_batch", args={"lot": lot})) if lot else (False, "")
         if not ok:
             flow._error(translator(WORDS, lang())("bad_lot") + (f": {lot}" if lot else ""))
         return redirect("/", 303)

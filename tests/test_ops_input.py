@@ -185,3 +185,38 @@ def test_editing_a_diary_entry_keeps_the_earlier_text(ops_app: Flask, ops_seeded
     assert "thu hoạch 1,8 tấn" in page
     history = page.split('<h3>', 1)[1]
     assert "thu hoạch a" in history and "mgr_a" in history
+
+
+def _csv(text: str) -> tuple[io.BytesIO, str]:
+    return io.BytesIO(text.encode("utf-8")), "products.csv"
+
+
+def test_a_csv_import_with_any_bad_row_writes_nothing_and_lists_every_problem(ops_app: Flask, ops_seeded: Seeded,
+                                                                              console) -> None:  # type: ignore[no-untyped-def]
+    admin = console("admin", "en")
+    g1, g2 = gtin("893850597401"), gtin("893850597402")
+    bad = g2[:-1] + str((int(g2[-1]) + 1) % 10)
+    before = _count(ops_seeded.url, Product)
+    text = (f"gtin,name_vi,name_en\n{g1},Bánh pía,Pia cake\n{bad},Kẹo dừa,\n{g1},Trùng,\n"
+            f"{ops_seeded.a.gtin},Đã có,\n{g2},\"thiếu cột\"\n")
+    r = admin.post("/ops/products/import", {"cooperative_id": ops_seeded.a.id, "file": _csv(text)},
+                   content_type="multipart/form-data", follow_redirects=True)
+    [message] = flashes(r)
+    assert "line 3: GTIN" in message and "check digit" in message
+    assert f"line 4: GTIN {g1} is also on line 2" in message
+    assert "line 5: GTIN" in message and "already registered" in message
+    assert "line 6: 2 fields, expected 3" in message
+    assert _count(ops_seeded.url, Product) == before
+    for broken, why in ((b"\xff\xfegtin", "not UTF-8"), (b"code;name\n1;2\n", "first line must name the columns"),
+                        (b"", "empty")):
+        r = admin.post("/ops/products/import",
+                       {"cooperative_id": ops_seeded.a.id, "file": (io.BytesIO(broken), "x.csv")},
+                       content_type="multipart/form-data", follow_redirects=True)
+        assert any(why in m for m in flashes(r)), (broken, flashes(r))
+    assert _count(ops_seeded.url, Product) == before
+    # the corrected file goes in whole
+    r = admin.post("/ops/products/import", {"cooperative_id": ops_seeded.a.id,
+                                            "file": _csv(f"gtin,name_vi\n{g1},Bánh pía\n{g2},Kẹo dừa\n")},
+                   content_type="multipart/form-data", follow_redirects=True)
+    assert flashes(r) == ["2 products imported."]
+    assert _count(ops_seeded.url, Product) == before + 2

@@ -340,6 +340,25 @@ def products() -> Any:
     return render_template("ops/products.html", products=_products(s), coops=_coops(s), form=form)
 
 
+@bp.route("/products/import", methods=["POST"])
+@roles_required(*WRITE)
+def products_import() -> Any:
+    s = db()
+    try:
+        coop_id = _form_coop_id()
+        _scoped_coop(s, coop_id)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise Refused(_("Choose a CSV file."))
+        made = registry.import_products(s, upload.read(), coop_id, scope=scope_cooperative())
+        audit("import", "product", "", cooperative_id=coop_id, gtins=[p.gtin for p in made])
+        s.commit()
+        flash(_("%(n)s products imported.", n=len(made)))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".products"))
+
+
 @bp.route("/products/<int:product_id>", methods=["GET", "POST"])
 def product(product_id: int) -> Any:
     s = db()

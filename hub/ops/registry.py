@@ -166,6 +166,58 @@ def save_photo(folder: Any, data: bytes) -> str:
     return name
 
 
+IMPORT_COLUMNS = ("gtin", "name_vi", "name_en", "category")
+MAX_IMPORT_ROWS = 5000
+
+
+def import_products(s: Session, data: bytes, cooperative_id: int, scope: int | None = None) -> list[Product]:
+    """Products from a CSV file (UTF-8, header gtin,name_vi[,name_en,category]): every row is
+    checked first, and one bad row refuses the whole file with every problem listed."""
+    import csv
+    import io
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Refused(_("the file is not UTF-8 text (byte %(at)s): save it as CSV UTF-8", at=exc.start)) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise Refused(_("not a CSV file: %(why)s", why=str(exc))) from None
+    if not rows:
+        raise Refused(_("the file is empty"))
+    head = [h.strip().lower() for h in rows[0]]
+    unknown = [h for h in head if h not in IMPORT_COLUMNS]
+    if unknown or "gtin" not in head or "name_vi" not in head:
+        raise Refused(_("the first line must name the columns gtin, name_vi (and optionally name_en, category); "
+                        "found: %(found)s", found=", ".join(head)))
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if len(body) > MAX_IMPORT_ROWS:
+        raise Refused(_("at most %(n)s products per file", n=MAX_IMPORT_ROWS))
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    records = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(head):
+            problems.append(_("line %(line)s: %(n)s fields, expected %(want)s", line=line, n=len(row), want=len(head)))
+            continue
+        record = dict(zip(head, (c.strip() for c in row)))
+        try:
+            gtin = check_gtin(s, record["gtin"], scope=scope)
+            if gtin in seen:
+                raise Refused(_("GTIN %(gtin)s is also on line %(other)s", gtin=gtin, other=seen[gtin]))
+            seen[gtin] = line
+            _text(record, "name_vi", 200, True, "name_vi")
+        except Refused as exc:
+            problems.append(_("line %(line)s: %(why)s", line=line, why=str(exc)))
+            continue
+        records.append(record)
+    if problems:
+        raise Refused("; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""))
+    return [save_product(s, r, cooperative_id, scope=scope) for r in records]
+
+
 def _diary_fields(data: dict[str, Any]) -> dict[str, Any]:
     stage = str(data.get("stage") or "")
     if stage not in STAGES:

@@ -116,6 +116,7 @@ def test_out_of_paper_shows_the_instruction_and_printing_resumes_by_itself(
     page.get_by_role("link", name="English").click()
     expect(page.locator("#instruction")).to_have_text("Out of labels: load a new roll", timeout=10_000)
     assert page.locator("html").get_attribute("lang") == "en"
+    expect(page.locator("#errors")).to_contain_text("Out of labels: load a new roll")
     _shot(page, "no-paper-en")
     ql.load_roll((62, 29))
     # Nobody touches the page: the job prints and the page catches up on its own.

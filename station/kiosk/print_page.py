@@ -3,6 +3,7 @@ count, what the printer needs (in Vietnamese), the hub link, the question about 
 nobody can vouch for, and switching lot."""
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, jsonify, redirect, render_template, request
 
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
+from station.printer.status import MESSAGES_VI
 from tem import messages
 
 if TYPE_CHECKING:
@@ -46,7 +48,26 @@ STATE_EN = {
     "error": "Printer error: switch it off and on again",
     "unknown": "Printer status unknown: check whether the label came out",
 }
+# The flow keeps its errors in Vietnamese (what the worker reads by default); the English page shows these.
+ERRORS_EN = {
+    **{MESSAGES_VI[state]: text for state, text in STATE_EN.items() if state in MESSAGES_VI},
+    "Trạm đang tạm dừng": "The station is paused",
+    "Chưa chọn sản phẩm và lô": "No product and lot selected",
+    "Hết mã tem: chờ trung tâm cấp thêm": "Out of stamp codes: wait for the hub to send more",
+    "Chưa có nhãn nào để in lại": "No label printed yet to print again",
+    "Lỗi phần mềm khi in: xem nhật ký trạm": "Software error while printing: see the station log",
+}
+_UNCONFIRMED = re.compile(r"^Nhãn (\S+) chưa rõ đã in ra chưa: trả lời trên màn hình$")
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def error_text(text: str, lang: str) -> str:
+    if lang == "vi":
+        return text
+    found = _UNCONFIRMED.match(text)
+    if found:
+        return f"Label {found.group(1)} may or may not have printed: answer on the screen"
+    return ERRORS_EN.get(text, text)
 
 
 def _hostname(host: str) -> str:
@@ -111,7 +132,8 @@ def make_blueprint(flow: PrintFlow) -> Blueprint:
             "instruction": instruction, "verdict_state": verdict_state, "queued": queued,
             "today": flow.printed_today(), "codes_left": flow.codebook.remaining(),
             "link_up": link_up, "backlog": station.outbox.backlog(), "unconfirmed": flow.unconfirmed(),
-            "errors": [(time.strftime("%H:%M:%S", time.localtime(at)), text) for at, text in reversed(flow.errors)],
+            "errors": [(time.strftime("%H:%M:%S", time.localtime(at)), error_text(text, code))
+                       for at, text in reversed(flow.errors)],
             "paused": flow.paused, "refresh_url": "/live", "refresh_ms": 1500,
         }
 

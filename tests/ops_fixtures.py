@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from hub import db as hubdb
 from hub.app import create_app
 from hub.auth import create_token, create_user
-from hub.models import Alert, Batch, Cooperative, DiaryEntry, Product, Quarantine, Station
+from hub.models import Alert, Batch, Certificate, Cooperative, DiaryEntry, Product, Quarantine, Station
 from hub.ops import registry
 from tem import gs1
 from tem.codes import Keyring
@@ -46,6 +46,7 @@ class Coop:
     block_id: int
     alert_id: int
     first_serial: str = ""
+    cert_id: int = 0
 
 
 @dataclass
@@ -100,8 +101,12 @@ def seed(url: str) -> Seeded:
             s.add(alert)
             s.add(Quarantine(topic=f"tem/v1/pr-{key}/evt", station_id=station.id, reason=f"bad {key}", payload="{}"))
             s.flush()
+            cert = Certificate(product_id=product.id, kind="vietgap", number=f"VG-{key.upper()}",
+                               issuer="Chi cục", valid_from=dt.date(2025, 1, 1), valid_to=dt.date(2027, 1, 1))
+            s.add(cert)
+            s.flush()
             made[key] = Coop(coop.id, coop.name, product.id, product.gtin, batch.id, entry.id, station.id, block.id,
-                             alert.id, block.first_serial)
+                             alert.id, block.first_serial, cert.id)
         users = {"admin": create_user(s, "admin", PASSWORD, "admin"),
                  "mgr_a": create_user(s, "mgr_a", PASSWORD, "manager", made["a"].id),
                  "mgr_b": create_user(s, "mgr_b", PASSWORD, "manager", made["b"].id),

@@ -220,3 +220,24 @@ def test_a_csv_import_with_any_bad_row_writes_nothing_and_lists_every_problem(op
                    content_type="multipart/form-data", follow_redirects=True)
     assert flashes(r) == ["2 products imported."]
     assert _count(ops_seeded.url, Product) == before + 2
+
+
+def test_certificates_are_checked_and_a_removed_one_stays_in_the_audit_log(ops_app: Flask, ops_seeded: Seeded,
+                                                                           console) -> None:  # type: ignore[no-untyped-def]
+    from hub.models import AuditLog, Certificate
+    mgr = console("mgr_a", "en")
+    url = f"/ops/products/{ops_seeded.a.product_id}/certificates"
+    for form, why in (({"kind": "ocop"}, "3 to 5 stars"), ({"kind": "ocop", "stars": "6"}, "between 3 and 5"),
+                      ({"kind": "vietgap", "valid_from": "2026-01-01", "valid_to": "2025-01-01"}, "ends before"),
+                      ({"kind": "vietgap", "url": "javascript:alert(1)"}, "https://"),
+                      ({"kind": "iso"}, "kind must be one of")):
+        r = mgr.post(url, form, follow_redirects=True)
+        assert any(why in m for m in flashes(r)), (form, flashes(r))
+    before = _count(ops_seeded.url, Certificate)
+    r = mgr.post(url, {"kind": "ocop", "stars": "4", "number": "OCOP-4", "valid_to": "2020-01-01"},
+                 follow_redirects=True)
+    assert "★★★★" in r.get_data(as_text=True) and "expired" in r.get_data(as_text=True)
+    assert _count(ops_seeded.url, Certificate) == before + 1
+    r = mgr.post(f"/ops/certificates/{ops_seeded.a.cert_id}/delete", follow_redirects=True)
+    assert _count(ops_seeded.url, Certificate) == before
+    assert _count(ops_seeded.url, AuditLog, AuditLog.target_type == "certificate", AuditLog.action == "delete") == 1

@@ -11,13 +11,13 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from hub import db as hubdb
-from hub.models import (Alert, AuditLog, Batch, Cooperative, DiaryEntry, Product, Stamp, StampBlock, StationCommand,
-                        StationConfigPush)
+from hub.models import (Alert, AuditLog, Batch, Certificate, Cooperative, DiaryEntry, Product, Stamp, StampBlock,
+                        StationCommand, StationConfigPush)
 from tests.ops_fixtures import *  # noqa: F403
 from tests.ops_fixtures import Coop, Seeded, flashes
 
 PARAMS = {"station_id": "station", "coop_id": "id", "product_id": "product_id", "batch_id": "batch_id",
-          "entry_id": "diary_id", "block_id": "block_id", "alert_id": "alert_id"}
+          "entry_id": "diary_id", "block_id": "block_id", "alert_id": "alert_id", "cert_id": "cert_id"}
 
 
 def _routes(app: Flask, prefix: str = "ops.") -> list[tuple[str, str, list[str]]]:
@@ -37,7 +37,7 @@ def _hostile_form(b: Coop) -> dict[str, Any]:
     return {"name": "hacked", "gtin": b.gtin, "name_vi": "hacked", "lot": "HACK", "product_id": b.product_id,
             "cooperative_id": b.id, "station_id": b.station, "count": 5, "first": b.first_serial,
             "last": b.first_serial, "reason": "other", "stage": "other", "day": "2026-11-02", "note": "hacked",
-            "action": "resolve", "format": "json", "config": '{"place": "hacked"}', "delete": ""}
+            "action": "resolve", "format": "json", "config": '{"place": "hacked"}', "delete": "", "kind": "vietgap"}
 
 
 def snapshot(url: str, b: Coop) -> dict[str, Any]:
@@ -56,6 +56,7 @@ def snapshot(url: str, b: Coop) -> dict[str, Any]:
                                  .where(StationCommand.station_id == b.station)),
             "pushes": s.scalar(select(func.count()).select_from(StationConfigPush)
                                .where(StationConfigPush.station_id == b.station)),
+            "certificates": sorted(s.scalars(select(Certificate.number).where(Certificate.product_id == b.product_id))),
         }
     engine.dispose()
     return snap

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from hub.app import db
 from hub.auth import audit, current_user, login_required, roles_required, scope_cooperative
-from hub.models import (Alert, AuditLog, Batch, Cooperative, DiaryEntry, DiaryRevision, Event, Product, Quarantine,
-                        Stamp, StampBlock, Station, StationCommand, StationConfigPush, utcnow)
+from hub.models import (Alert, AuditLog, Batch, Certificate, Cooperative, DiaryEntry, DiaryRevision, Event, Product,
+                        Quarantine, Stamp, StampBlock, Station, StationCommand, StationConfigPush, utcnow)
 from hub.ops import registry
 from hub.ops.registry import Refused
 from hub.publisher import PublishError, for_app
@@ -380,7 +380,40 @@ def product(product_id: int) -> Any:
             _refused(exc)
             p = _scoped_product(s, product_id)
     batches = list(s.scalars(select(Batch).where(Batch.product_id == p.id).order_by(Batch.id.desc())))
-    return render_template("ops/product.html", p=p, batches=batches)
+    certs = list(s.scalars(select(Certificate).where(Certificate.product_id == p.id).order_by(Certificate.id)))
+    return render_template("ops/product.html", p=p, batches=batches, certs=certs, cert_kinds=registry.CERT_KINDS,
+                           today=dt.date.today())
+
+
+@bp.route("/products/<int:product_id>/certificates", methods=["POST"])
+@roles_required(*WRITE)
+def certificate_add(product_id: int) -> Any:
+    s = db()
+    p = _scoped_product(s, product_id)
+    try:
+        cert = registry.add_certificate(s, p, request.form)
+        audit("create", "certificate", cert.id, cooperative_id=p.cooperative_id, product=p.id, kind=cert.kind)
+        s.commit()
+        flash(_("Certificate saved."))
+    except Refused as exc:
+        _refused(exc)
+    return redirect(url_for(".product", product_id=product_id))
+
+
+@bp.route("/certificates/<int:cert_id>/delete", methods=["POST"])
+@roles_required(*WRITE)
+def certificate_delete(cert_id: int) -> Any:
+    s = db()
+    cert = s.get(Certificate, cert_id)
+    if cert is None:
+        abort(404)
+    p = _scoped_product(s, cert.product_id)
+    audit("delete", "certificate", cert.id, cooperative_id=p.cooperative_id, product=p.id, kind=cert.kind,
+          number=cert.number, issuer=cert.issuer, valid_from=str(cert.valid_from), valid_to=str(cert.valid_to))
+    s.delete(cert)
+    s.commit()
+    flash(_("Certificate removed; the audit log keeps its details."))
+    return redirect(url_for(".product", product_id=p.id))
 
 
 # -- batches and diary --------------------------------------------------------------------------

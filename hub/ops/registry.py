@@ -166,6 +166,30 @@ def save_photo(folder: Any, data: bytes) -> str:
     return name
 
 
+CERT_KINDS = ("vietgap", "ocop", "organic", "globalgap", "other")
+
+
+def add_certificate(s: Session, product: Product, data: dict[str, Any]) -> Any:
+    from hub.models import Certificate
+    kind = str(data.get("kind") or "")
+    if kind not in CERT_KINDS:
+        raise Refused(_("certificate kind must be one of %(choices)s", choices=", ".join(CERT_KINDS)))
+    stars = _int(data, "stars", 3, 5)
+    if kind == "ocop" and stars is None:
+        raise Refused(_("an OCOP certificate has 3 to 5 stars"))
+    url = _text(data, "url", 300)
+    if url and not url.startswith(("https://", "http://")):
+        raise Refused(_("the link must start with https://"))
+    cert = Certificate(product_id=product.id, kind=kind, number=_text(data, "number", 60),
+                       issuer=_text(data, "issuer", 200), stars=stars if kind == "ocop" else None,
+                       valid_from=_date(data, "valid_from"), valid_to=_date(data, "valid_to"), url=url or None)
+    if cert.valid_from and cert.valid_to and cert.valid_to < cert.valid_from:
+        raise Refused(_("the certificate ends before it starts"))
+    s.add(cert)
+    s.flush()
+    return cert
+
+
 IMPORT_COLUMNS = ("gtin", "name_vi", "name_en", "category")
 MAX_IMPORT_ROWS = 5000
 

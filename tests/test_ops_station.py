@@ -66,6 +66,9 @@ def test_allocated_codes_reach_the_station_and_it_prints_from_them(hub: Flask, w
     # and the add_codes command's answer reaches the station page
     wait_until(lambda: "codes added" in admin.get("/ops/stations/st-1").get_data(as_text=True),
                what="add_codes answer on the page")
+    # the station's telemetry is drawn: codes left went up when the block arrived
+    wait_until(lambda: 'aria-label="codes_left"' in admin.get("/ops/stations/st-1?window=7d").get_data(as_text=True),
+               what="a codes_left chart")
     fleet = admin.get("/ops/fleet.json").get_json()
     st1 = next(x for x in fleet["stations"] if x["id"] == "st-1")
     assert st1["status"] == "online"

@@ -175,9 +175,40 @@ def station_page(station_id: str) -> Any:
     results = _command_results(s, st.id, [c.id for c in commands])
     pushes = list(s.scalars(select(StationConfigPush).where(StationConfigPush.station_id == st.id)
                             .order_by(StationConfigPush.version.desc()).limit(10)))
+    window = request.args.get("window", "24h")
+    charts = _telemetry_charts(s, st.id, window if window in WINDOWS else "24h")
     return render_template("ops/station.html", st=st, row=_station_row(st), events=events, commands=commands,
                            results=results, pushes=pushes, command_names=COMMANDS,
-                           batches=_station_batches(s, st))
+                           batches=_station_batches(s, st), charts=charts, window=window, windows=WINDOWS)
+
+
+WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+CHART_SERIES = ("codes_left", "outbox", "queue", "cpu_temp", "decode_rate")
+CHART_W, CHART_H, CHART_POINTS = 600, 80, 300
+
+
+def _telemetry_charts(s: Session, station_id: str, window: str) -> list[dict[str, Any]]:
+    """Line charts (inline SVG points) of the station's telemetry over the window, at most
+    CHART_POINTS points a series: enough for a trend, cheap with a sample every 10 s."""
+    from hub.models import TelemetrySample, aware
+    now = utcnow()
+    since = now - WINDOWS[window]
+    rows = s.execute(select(TelemetrySample.at, TelemetrySample.body).where(
+        TelemetrySample.station_id == station_id, TelemetrySample.at >= since).order_by(TelemetrySample.at)
+        .limit(100_000)).all()
+    stride = max(1, len(rows) // CHART_POINTS)
+    rows = rows[::stride]
+    span = WINDOWS[window].total_seconds()
+    charts = []
+    for name in CHART_SERIES:
+        pts = [((aware(at) - since).total_seconds(), float(body[name])) for at, body in rows
+               if isinstance(body.get(name), (int, float))]
+        if not pts:
+            continue
+        top = max(v for _, v in pts) or 1.0
+        points = " ".join(f"{x / span * CHART_W:.1f},{CHART_H - v / top * (CHART_H - 4):.1f}" for x, v in pts)
+        charts.append({"name": name, "max": top, "last": pts[-1][1], "points": points})
+    return charts
 
 
 def _station_batches(s: Session, st: Station) -> list[Batch]:

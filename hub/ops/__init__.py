@@ -610,6 +610,36 @@ def stamps_allocate(block_id: int) -> Any:
     return redirect(url_for(".stamps"))
 
 
+@bp.route("/stamps/blocks/<int:block_id>/sheet")
+def stamps_sheet(block_id: int) -> Any:
+    """Print-ready A4 sheets: a preview page, its PNG, or the PDF (at most sheets.MAX_PAGES pages a file)."""
+    from flask import Response
+
+    from hub.ops import sheets
+    s = db()
+    block = _scoped_block(s, block_id)
+    product = s.get(Product, block.product_id) if block.product_id else None
+    serials = registry.block_serials(s, block)
+    caption = f"GTIN {product.gtin}" if product else ""
+    host = current_app.config["PUBLIC_HOST"]
+    part = max(1, request.args.get("part", 1, type=int))
+    per_file = sheets.PER_PAGE * sheets.MAX_PAGES
+    chunk = serials[(part - 1) * per_file:part * per_file]
+    fmt = request.args.get("format")
+    if fmt == "pdf":
+        if not chunk:
+            abort(404)
+        return Response(sheets.pdf(chunk, product.gtin if product else None, host, caption),
+                        mimetype="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="tem-block-{block.id}-{part}.pdf"'})
+    if fmt == "png":
+        return Response(sheets.preview_png(chunk, product.gtin if product else None, host, caption),
+                        mimetype="image/png")
+    parts = max(1, -(-len(serials) // per_file))
+    return render_template("ops/sheet.html", block=block, product=product, parts=parts, count=len(serials),
+                           per_page=sheets.PER_PAGE)
+
+
 @bp.route("/stamps/void", methods=["POST"])
 @roles_required(*WRITE)
 def stamps_void() -> Any:

@@ -12,9 +12,10 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
 
-from sqlalchemy import bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import bindparam, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from hub import clones, history, linkset
@@ -162,6 +163,54 @@ def short_link(serial: str):  # type: ignore[no-untyped-def]
     return _stamp(serial)
 
 
+INSPECTOR_ROLES = ("inspector", "admin")
+
+
+def _inspector() -> Any:
+    """The signed-in inspector (or admin) looking at the page, else None. A consumer's phone
+    sends no session cookie, so the public path never loads a user."""
+    if current_app.config.get("SESSION_COOKIE_NAME", "session") not in request.cookies:
+        return None
+    from hub.auth import current_user
+    if current_user.is_authenticated and current_user.role in INSPECTOR_ROLES:
+        return current_user
+    return None
+
+
+@bp.post("/01/<path:rest>")
+@bp.post("/t/<serial>")
+@bp.post("/T/<serial>")
+def record_inspection(rest: str | None = None, serial: str | None = None):  # type: ignore[no-untyped-def]
+    """The inspector's button on the stamp page: an `inspected` event (CSRF-checked form)."""
+    from hub.auth import audit, current_user, roles_required
+    from hub.ops.registry import Refused
+    from hub.ops.registry import record_inspection as record
+
+    @roles_required(*INSPECTOR_ROLES)
+    def post():  # type: ignore[no-untyped-def]
+        raw = serial
+        if rest is not None:
+            try:
+                raw = gs1.parse_path(request.host, "/01/" + rest, "").serial
+            except gs1.GS1Error as exc:
+                return bad_request(str(exc))
+        if not raw:
+            return bad_request("no serial (AI 21) in the path")
+        s = db()
+        try:
+            stamp, _event = record(s, raw, request.form.get("result", ""), request.form.get("note", ""),
+                                   current_user.username)
+            audit("inspect", "stamp", stamp.serial, result=request.form.get("result"))
+            s.commit()
+            flash(_("Inspection recorded."))
+        except Refused as exc:
+            s.rollback()
+            flash(str(exc))
+        return redirect(request.path, code=303)
+
+    return post()
+
+
 def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: ignore[no-untyped-def]
     try:
         serial = codes.normalize(raw)
@@ -190,12 +239,15 @@ def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: 
         events = [r for r in rows if r.row == "event"]
         stations = {sid: facts.get("station", sid, lambda c, sid=sid: _station_facts(c, sid), conn)
                     for sid in {e.station_id for e in events}}
-        page = _stamp_page(conn, facts, stamp, batch, product, events, stations)
+        inspector = _inspector() if request.method == "GET" else None
+        page = _stamp_page(conn, facts, stamp, batch, product, events, stations, record=inspector is None)
+        inspection = _inspection(conn, stamp) if inspector is not None else None
     if page.suspicion is not None:
         s = db()
         history.raise_clone_alert(s, stamp, page.suspicion)
         s.commit()
-    response = _html(render_template("stamp.html", grouped=codes.grouped(serial), **_context(page)),
+    response = _html(render_template("stamp.html", grouped=codes.grouped(serial), inspection=inspection,
+                                     **_context(page)),
                      product, batch.lot if batch else None, serial)
     response.headers["Cache-Control"] = "private, no-store"  # every view is a check
     return response
@@ -288,9 +340,34 @@ def _stalls(conn: Any, batch_id: int) -> list[SimpleNamespace]:
     return [_plain(r) for r in rows]
 
 
+def _inspection(conn: Any, stamp: Any) -> SimpleNamespace:
+    """What an inspector sees on top: every event of the stamp with its device, and the
+    batch's registered / printed / activated / checked counts."""
+    e, st = _event_t.c, _stamp_t.c
+    events = conn.execute(select(e.at, e.type, e.station_id, e.seq, e.applied, e.refusal, e.body)
+                          .where(e.serial == stamp.serial).order_by(e.at, e.received_at)
+                          .limit(INSPECTOR_EVENTS)).all()
+    counts = None
+    if stamp.batch_id is not None:
+        one = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+        row = conn.execute(select(func.count().label("stamps"), one(st.printed_at.is_not(None)).label("printed"),
+                                  one(st.activated_at.is_not(None)).label("activated"),
+                                  one(st.checks > 0).label("checked"),
+                                  func.coalesce(func.sum(st.checks), 0).label("checks"))
+                           .where(st.batch_id == stamp.batch_id)).one()
+        quantity = conn.execute(select(Batch.__table__.c.quantity)
+                                .where(Batch.__table__.c.id == stamp.batch_id)).scalar()
+        counts = SimpleNamespace(registered=quantity, **row._mapping)
+    return SimpleNamespace(events=events, counts=counts, limit=INSPECTOR_EVENTS)
+
+
+INSPECTOR_EVENTS = 500
+
+
 def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: Any, events: list[Any],
-                stations: dict[str, Any]) -> history.Page:
-    """The verdict and timeline of one stamp from its rows; records this view as a check."""
+                stations: dict[str, Any], record: bool = True) -> history.Page:
+    """The verdict and timeline of one stamp from its rows; records this view as a check
+    (`record`: not for an inspector at work)."""
     checks = [e for e in events if e.type == "checked"]
     recent = [clones.Check(at=history._aware(e.at), station_id=e.station_id,
                            place=(e.body or {}).get("place") or getattr(stations.get(e.station_id), "place", ""),
@@ -299,7 +376,7 @@ def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: An
                            lon=getattr(stations.get(e.station_id), "lon", None)) for e in checks]
     count = stamp.checks
     last_check = max((c.at for c in recent), default=None)
-    if request.method == "GET" and first_check(stamp.serial):
+    if record and request.method == "GET" and first_check(stamp.serial):
         now = utcnow()
         recorder: CheckRecorder = current_app.extensions["tem.checks"]
         count += 1 + recorder.pending(stamp.serial)

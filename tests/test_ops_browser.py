@@ -105,3 +105,50 @@ def test_operator_registers_issues_stamps_and_sees_a_station_come_online_live(
         expect(cell).to_have_attribute("data-status", "offline", timeout=20_000)
     finally:
         context.close()
+
+
+def test_operator_sends_a_command_sees_the_answer_live_and_an_alert_when_the_station_stops(
+        browser: Browser, live: tuple[str, Flask], world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.ops.watch as watch
+    from hub.ops.watch import Watcher
+    base, app = live
+    monkeypatch.setattr(watch, "OFFLINE_GRACE_S", 1)
+    watcher = Watcher(app.extensions["tem.sessions"], 0.3, 1)
+    watcher.thread.start()
+    world.start_ingestor()
+    cfg = world.station_config("st-1", kind="print", printer={"driver": "file"},
+                               product={"gtin": GTIN, "name": "Cá thát lát", "lot": LOT})
+    station = Station(cfg)
+    t = threading.Thread(target=station.run, daemon=True)
+    t.start()
+    context = browser.new_context(base_url=base, viewport={"width": 1024, "height": 1366}, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto("/login?lang=en")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/ops/stations/st-1")
+        expect(page.locator("#status")).to_have_attribute("data-status", "online", timeout=20_000)
+        # When the operator pauses the station, the answer shows in place, without a reload
+        page.get_by_role("button", name="Pause").click()
+        answer = page.locator("#commands tbody tr").first.locator('[data-f="result"]')
+        expect(answer).to_have_text("✔ paused", timeout=20_000)
+        assert station.flow.paused
+        # When the station stops, the hub's timer raises an alert while it is away
+        station.stop()
+        t.join(10)
+        expect(page.locator("#status")).to_have_attribute("data-status", "offline", timeout=20_000)
+
+        def alert_listed() -> bool:
+            page.goto("/ops/alerts")
+            return page.locator("#alerts", has_text="station_offline").count() > 0
+
+        from tests.conftest import wait_until
+        wait_until(alert_listed, timeout=20, every=0.5, what="station_offline alert listed")
+        page.get_by_role("button", name="Acknowledge").first.click()
+        expect(page.locator("#alerts")).to_contain_text("acknowledged admin")
+    finally:
+        watcher.stop()
+        station.stop()
+        context.close()

@@ -63,7 +63,7 @@ def test_operator_registers_issues_stamps_and_sees_a_station_come_online_live(
         # a product ...
         new_gtin = gtin("893850597777")
         page.goto("/ops/products")
-        page.get_by_label("GTIN").fill(new_gtin)
+        page.get_by_label("GTIN", exact=True).fill(new_gtin)
         page.get_by_label("Tên (tiếng Việt)").fill("Khô cá lóc")
         page.get_by_role("button", name="Lưu").click()
         expect(page.locator(".flash")).to_contain_text(f"Đã lưu sản phẩm {new_gtin}")

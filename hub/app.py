@@ -51,6 +51,8 @@ def _operator_console(app: Flask) -> None:
     ops.init_app(app)
     app.register_blueprint(api.bp)
     auth.init_app(app, api.bp)
+    from hub import enrol
+    enrol.init_app(app)  # stations trade a one-time code for their broker identity
 
 
 def db() -> Session:

@@ -95,3 +95,44 @@ def test_a_stopped_station_appears_in_the_alert_list_while_it_is_away(world: Wor
 def _online(world: World) -> bool:
     with world.sessions() as s:
         return bool(s.get(Station, "st-1").online)
+
+
+def test_new_alerts_are_posted_to_the_webhook_once_and_retried_when_it_is_down(db_url: str) -> None:
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from hub.ops.watch import Watcher
+    received: list[dict] = []  # type: ignore[type-arg]
+    status = {"code": 503}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if status["code"] == 200:
+                received.append(body)
+            self.send_response(status["code"])
+            self.end_headers()
+
+        def log_message(self, *_a) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    engine = hubdb.make_engine(db_url)
+    sessions = hubdb.sessions(engine)
+    try:
+        with sessions() as s, s.begin():
+            s.add(Alert(kind="old", message="before the hub started"))
+        w = Watcher(sessions, 1, 10, webhook=f"http://127.0.0.1:{server.server_port}/hook")
+        assert w.notify() == 0  # remembers where it starts
+        with sessions() as s, s.begin():
+            s.add(Alert(kind="clone_suspected", serial="A000000100000000", message="checked in two provinces"))
+            s.add(Alert(kind="paper_out", station_id="pr-1", message="out of paper"))
+        assert w.notify() == 0 and received == []  # the receiver is down: nothing lost, nothing marked sent
+        status["code"] = 200
+        assert w.notify() == 2
+        assert w.notify() == 0
+        assert [r["kind"] for r in received] == ["clone_suspected", "paper_out"]
+    finally:
+        server.shutdown()
+        engine.dispose()

@@ -804,7 +804,8 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     every = float(app.config.get("TEM_WATCH_S", 0 if app.testing else 15))
     if every > 0:  # the hub-side liveness timer (hub.ops.watch); 0 turns it off
         from hub.ops.watch import Watcher
-        watcher = Watcher(app.extensions["tem.sessions"], every, _interval_for(app))
+        watcher = Watcher(app.extensions["tem.sessions"], every, _interval_for(app),
+                          webhook=app.config.get("TEM_ALERT_WEBHOOK") or None)
         watcher.thread.start()
         app.extensions["tem.watcher"] = watcher
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is "no limit"

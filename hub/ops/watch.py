@@ -65,10 +65,28 @@ def sweep(s: Session, interval_s: float, now: dt.datetime | None = None) -> tupl
     return raised, resolved
 
 
+def post_webhook(url: str, alert: Alert, timeout: float = 5) -> None:
+    """POST one alert as JSON; raises OSError when the receiver cannot be reached or refuses."""
+    import json
+    import urllib.request
+    body = json.dumps({"id": alert.id, "kind": alert.kind, "station_id": alert.station_id, "serial": alert.serial,
+                       "message": alert.message, "created_at": aware(alert.created_at).isoformat()}).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json",
+                                                                         "User-Agent": "tem-hub"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (the operator's own URL)
+        if resp.status >= 300:
+            raise OSError(f"webhook answered {resp.status}")
+
+
 class Watcher:
-    def __init__(self, sessions: sessionmaker[Session], every_s: float, interval_s: float):
-        self.sessions, self.every_s, self.interval_s = sessions, every_s, interval_s
+    """Runs `sweep` every `every_s` seconds and, with a webhook URL, posts every new alert
+    (the sweep's and the ingestor's: clones, unknown stamps, paper out) to it once."""
+
+    def __init__(self, sessions: sessionmaker[Session], every_s: float, interval_s: float,
+                 webhook: str | None = None):
+        self.sessions, self.every_s, self.interval_s, self.webhook = sessions, every_s, interval_s, webhook
         self._stop = threading.Event()
+        self._last_id: int | None = None
         self.thread = threading.Thread(target=self.run, name="tem-watch", daemon=True)
 
     def run(self) -> None:
@@ -76,8 +94,26 @@ class Watcher:
             try:
                 with self.sessions() as s, s.begin():
                     sweep(s, self.interval_s)
+                if self.webhook:
+                    self.notify()
             except Exception:  # a database hiccup must not end the timer
                 log.exception("liveness sweep failed")
+
+    def notify(self) -> int:
+        from sqlalchemy import func
+        with self.sessions() as s:
+            if self._last_id is None:  # alerts from before this process started were someone else's to send
+                self._last_id = s.scalar(select(func.max(Alert.id))) or 0
+                return 0
+            fresh = list(s.scalars(select(Alert).where(Alert.id > self._last_id).order_by(Alert.id).limit(100)))
+        for alert in fresh:
+            try:
+                post_webhook(self.webhook, alert)  # type: ignore[arg-type]
+            except OSError as exc:
+                log.warning("alert %s not delivered to the webhook, will retry: %s", alert.id, exc)
+                return 0
+            self._last_id = alert.id
+        return len(fresh)
 
     def stop(self) -> None:
         self._stop.set()

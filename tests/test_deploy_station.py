@@ -217,3 +217,20 @@ def test_station_records_events_with_clock_synced_false_before_ntp(tmp_path: Pat
         assert event.clock_synced is False
     finally:
         st.outbox.close()
+
+
+def test_hub_keeps_the_unsynced_clock_flag_in_the_stored_event(world) -> None:  # type: ignore[no-untyped-def]
+    # Given a stall whose clock was not synchronised when it checked a stamp,
+    import uuid as _uuid
+
+    from hub.ingest import Applier, Incoming
+    from hub.models import Event
+    from tem import messages, topics
+    event = messages.event_from_dict({"v": 1, "id": str(_uuid.uuid4()), "seq": 1, "station": "st-2",
+                                      "at": "2020-01-01T00:00:05+00:00", "type": "checked",
+                                      "serial": world.serials[0], "clock_synced": False})
+    # when the hub stores it,
+    Applier(world.sessions).apply([Incoming(topics.topic("st-2", "evt"), event.dump())])
+    # then the stored event says so (the operator sees the 2020 time is the station's guess).
+    with world.sessions() as s:
+        assert s.get(Event, str(event.id)).body["clock_synced"] is False

@@ -75,6 +75,12 @@ def test_the_page_shows_the_counters_and_changes_the_batch(tmp_path: Path) -> No
     client = kiosk.create_app(station).test_client()
     page = client.get("/").get_data(as_text=True)
     assert 'id="activated">1<' in page and 'id="rejected">0<' in page and "L1" in page
+    # another web site cannot switch the batch: only the page itself may post
+    assert client.post("/batch", data={"lot": "EVIL"}).status_code == 403
+    assert client.post("/batch", data={"lot": "EVIL"}, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert station.cfg.product is not None and station.cfg.product.lot == "L1"
+    client = kiosk.create_app(station).test_client()
+    client.environ_base["HTTP_ORIGIN"] = "http://localhost"
     assert client.post("/batch", data={"lot": "L7"}).status_code == 200
     assert station.cfg.product is not None and station.cfg.product.lot == "L7"
     assert client.get("/api/state").get_json()["counts"] == {"activated": 0, "rejected": 0, "again": 0}

@@ -160,3 +160,21 @@ def test_a_late_chunk_of_an_older_sync_does_not_overwrite_newer_states(cache: St
     done, text = cache.apply_chunk(chunk(1, 2, "s2", [[S["genuine"], "active", GTIN, "L1"]]))
     assert not done and "ignored" in text
     assert cache.lookup(S["genuine"]).state == "void"  # type: ignore[union-attr]
+
+
+def test_another_web_page_cannot_record_a_sale_through_the_stall_page(tmp_path: Path) -> None:
+    from station import kiosk
+    station = _stall(tmp_path, scan={"sound": False})
+    flow = station.flow
+    flow.cache.apply_chunk(chunk())
+    flow.scan(url(S["genuine"]))
+    client = kiosk.create_app(station).test_client()
+    assert client.post("/sold", data={"serial": S["genuine"]},
+                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/scan", data={"code": url(S["void"])}).status_code == 403  # no Origin at all
+    assert flow.cache.lookup(S["genuine"]).state == "active"  # type: ignore[union-attr]
+    ok = client.post("/sold", data={"serial": S["genuine"]}, headers={"Origin": "http://localhost"})
+    assert ok.status_code == 200 and flow.cache.lookup(S["genuine"]).state == "sold"  # type: ignore[union-attr]
+    assert client.get("/sound/ok.wav").headers["Content-Type"] == "audio/wav"
+    flow.stop()
+    station.outbox.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, jsonify, render_template_string, request
 
 from station.scanner.feedback import Lamp, Speaker
+from station.scanner.pages import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError
 from station.scanner.watch import CameraWatch
 from tem import messages
@@ -147,6 +148,7 @@ class ActivationFlow:
     # -- the station page -------------------------------------------------------------------
     def blueprint(self) -> Blueprint:
         bp = Blueprint("activation", __name__)
+        same_origin_posts(bp, self.station)
 
         @bp.get("/")
         def page():  # type: ignore[no-untyped-def]

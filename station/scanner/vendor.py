@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify, render_template_string, request, send_file
 from station.scanner.capture import open_source
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.handheld import HidScanner, SerialScanner
+from station.scanner.pages import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError
 from station.scanner.verdict import Verdict, judge
 from station.scanner.watch import CameraWatch, follow_opener
@@ -122,6 +123,7 @@ class VendorFlow:
     # -- the station page -------------------------------------------------------------------
     def blueprint(self) -> Blueprint:
         bp = Blueprint("vendor", __name__)
+        same_origin_posts(bp, self.station)
 
         def page(note: str = "", status: int = 200):  # type: ignore[no-untyped-def]
             return render_template_string(PAGE, s=self.state(), note=note), status

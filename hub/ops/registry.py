@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -30,12 +31,25 @@ class Refused(ValueError):
     """Input the hub will not accept; str() is shown to the operator as is."""
 
 
+# What a field is called in a refusal, in the operator's language.
+FIELDS = {"name": _l("Name"), "address": _l("Address"), "province": _l("Province"), "district": _l("District"),
+          "phone": _l("Phone"), "gs1_prefix": _l("GS1 prefix"), "name_vi": _l("Name (Vietnamese)"),
+          "name_en": _l("Name (English)"), "category": _l("Category"), "lot": _l("Lot"), "packed_on": _l("Packed on"),
+          "expires_on": _l("Expires on"), "quantity": _l("Quantity"), "place": _l("Place"), "stars": _l("OCOP stars"),
+          "url": _l("Link"), "number": _l("Number"), "issuer": _l("Issuer"), "valid_from": _l("Valid from"),
+          "valid_to": _l("Valid to"), "day": _l("Day"), "note": _l("Note"), "who": _l("Who")}
+
+
+def _field(key: str) -> str:
+    return str(FIELDS.get(key, key))
+
+
 def _text(data: dict[str, Any], key: str, limit: int, required: bool = False, label: str = "") -> str:
     value = str(data.get(key) or "").strip()
     if required and not value:
-        raise Refused(_("%(field)s is required", field=label or key))
+        raise Refused(_("%(field)s is required", field=_field(key)))
     if len(value) > limit:
-        raise Refused(_("%(field)s is longer than %(n)s characters", field=label or key, n=limit))
+        raise Refused(_("%(field)s is longer than %(n)s characters", field=_field(key), n=limit))
     return value
 
 
@@ -46,7 +60,7 @@ def _date(data: dict[str, Any], key: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise Refused(_("%(field)s must be a date as YYYY-MM-DD, not %(value)s", field=key,
+        raise Refused(_("%(field)s must be a date as YYYY-MM-DD, not %(value)s", field=_field(key),
                         value=repr(value))) from None
 
 
@@ -57,10 +71,11 @@ def _int(data: dict[str, Any], key: str, lo: int = 0, hi: int | None = None) -> 
     try:
         n = int(value)
     except ValueError:
-        raise Refused(_("%(field)s must be a whole number, not %(value)s", field=key, value=repr(value))) from None
+        raise Refused(_("%(field)s must be a whole number, not %(value)s", field=_field(key),
+                        value=repr(value))) from None
     if n < lo or (hi is not None and n > hi):
-        raise Refused(_("%(field)s must be between %(lo)s and %(hi)s", field=key, lo=lo, hi=hi) if hi is not None
-                      else _("%(field)s must be at least %(lo)s", field=key, lo=lo))
+        raise Refused(_("%(field)s must be between %(lo)s and %(hi)s", field=_field(key), lo=lo, hi=hi)
+                      if hi is not None else _("%(field)s must be at least %(lo)s", field=_field(key), lo=lo))
     return n
 
 

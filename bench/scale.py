@@ -283,7 +283,7 @@ def seed(url: str, stations: int, print_share: float, serials_each: int, pool_si
             plan.append((sid, pw, kind, serials))
         pool = mint(s, keyring, GTIN, pool_size)
         s.execute(update(Stamp).where(Stamp.serial.in_(pool)).values(
-            state="active", batch_id=batch.id, activated_at=dt.datetime.now(dt.timezone.utc)))
+            state="active", batch_id=batch.id, activated_at=dt.datetime.now(dt.UTC)))
         accounts = broker_accounts(s, HUB_PASSWORD)
     return plan, pool, accounts
 
@@ -302,9 +302,9 @@ class CpuMeter:
         for p in procs:
             try:
                 t = p.cpu_times()
-                out[p.pid] = t.user + t.system + getattr(t, "children_user", 0) * 0
-            except Exception:
-                pass
+            except Exception:  # noqa: BLE001, S112 - a backend that exited between listing and reading
+                continue
+            out[p.pid] = t.user + t.system
         return out
 
     def start(self) -> None:
@@ -318,7 +318,7 @@ class CpuMeter:
         self.after = {g: self._snap(f()) for g, f in self.groups.items()}
         wall = time.monotonic() - self.t0
         m1 = psutil.cpu_times()
-        busy = lambda t: t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
+        busy = lambda t: t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
         out = {g: sum(v - self.before[g].get(pid, 0.0) for pid, v in self.after[g].items()) / wall
                for g in self.groups}
         out["machine"] = (busy(m1) - busy(self.machine0)) / wall
@@ -360,8 +360,8 @@ def run_once(n_ingestors: int, args: argparse.Namespace) -> dict:
         for i in range(n_ingestors):
             log = tmp / f"ingest-{i}.log"
             logs.append(log)
-            procs.append(subprocess.Popen([tem, "ingest"], env=env, stdout=open(log, "wb"),
-                                          stderr=subprocess.STDOUT))
+            with open(log, "wb") as out:
+                procs.append(subprocess.Popen([tem, "ingest"], env=env, stdout=out, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(
                 "ingestor connected" in log.read_text(errors="replace") for log in logs if log.exists()):
@@ -384,7 +384,7 @@ def run_once(n_ingestors: int, args: argparse.Namespace) -> dict:
             "simulators": lambda: [psutil.Process(pid) for pid in sim_pids],
         })
         meter.start()
-        wall0 = dt.datetime.now(dt.timezone.utc)
+        wall0 = dt.datetime.now(dt.UTC)
         go.set()
         time.sleep(args.duration)
         cpu = meter.stop()

@@ -10,12 +10,13 @@ from __future__ import annotations
 import socket
 import sys
 import urllib.request
+from pathlib import Path
 
 
 def established_to(port: int) -> bool:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = open(table).read().splitlines()[1:]
+            lines = Path(table).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -43,6 +44,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
-    except Exception as exc:  # any failure is "unhealthy", with the reason in `docker inspect`
+    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", with the reason in `docker inspect`
         print(exc, file=sys.stderr)
         sys.exit(1)

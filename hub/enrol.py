@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -47,7 +48,7 @@ class EnrolStore:
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             data = json.loads(self.path.read_text()) if self.path.exists() else {}
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             data = {k: v for k, v in data.items() if dt.datetime.fromisoformat(v["expires"]) > now}
             yield data
             tmp = self.path.with_suffix(".tmp")
@@ -58,7 +59,7 @@ class EnrolStore:
 
     def issue(self, identity: dict[str, Any]) -> str:
         code = new_code()
-        expires = dt.datetime.now(dt.timezone.utc) + CODE_TTL
+        expires = dt.datetime.now(dt.UTC) + CODE_TTL
         with self._locked() as data:
             # one pending code per station: a new one replaces the old
             for key in [k for k, v in data.items() if v["identity"]["station_id"] == identity["station_id"]]:

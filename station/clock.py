@@ -21,7 +21,7 @@ def _ask() -> bool:
     if exe is None:
         return True
     try:
-        out = subprocess.run([exe, "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+        out = subprocess.run([exe, "show", "-p", "NTPSynchronized", "--value"], check=False, capture_output=True,
                              text=True, timeout=2)
     except (OSError, subprocess.TimeoutExpired):
         return True

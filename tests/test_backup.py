@@ -55,7 +55,7 @@ def hub_client(port: int) -> mqtt.Client:
 def run(script: str, url: str, instance: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url, "TEM_INSTANCE": str(instance)}
     return subprocess.run(["sh", str(ROOT / "deploy" / script), *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def snapshot(url: str) -> dict:

@@ -129,6 +129,12 @@ def test_the_vendor_sees_a_plain_verdict_for_each_kind_of_code(
                 verdicts = [e.body.get("verdict") for e in s.scalars(
                     select(Event).where(Event.type == "checked", Event.station_id == "st-2").order_by(Event.seq))]
             assert verdicts == ["genuine", "not_active", "void", "unknown", "genuine"]  # forged: no serial
+        # The language switch of the kiosk pages: the same screen in English
+        page.goto(host + "/?lang=en")
+        expected = "Genuine product" if online else "Cannot be verified offline"
+        assert page.locator("#headline").inner_text() == expected
+        assert ("Connected" if online else "Offline") in page.locator("#link").inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"vendor-en-{mode}-{db}.png"))
         context.close()
     finally:
         station.stop()

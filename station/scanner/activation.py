@@ -10,8 +10,9 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, jsonify, render_template_string, request
+from flask import Blueprint, jsonify, render_template, request
 
+from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.pages import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError
@@ -147,12 +148,23 @@ class ActivationFlow:
 
     # -- the station page -------------------------------------------------------------------
     def blueprint(self) -> Blueprint:
-        bp = Blueprint("activation", __name__)
+        bp = Blueprint("activation", __name__, template_folder="templates")
         same_origin_posts(bp, self.station)
 
+        def page(note: str = "", status: int = 200):  # type: ignore[no-untyped-def]
+            code = current_language(self.cfg.kiosk.language if self.cfg.kiosk else "vi")
+            return render_template("activation.html", s=self.state(), note=note, lang=code,
+                                   t=translator(WORDS, code)), status
+
+        @bp.after_request
+        def remember_language(response):  # type: ignore[no-untyped-def]
+            if request.args.get("lang") in LANGUAGES:
+                response.set_cookie(COOKIE, request.args["lang"], max_age=365 * 24 * 3600, samesite="Strict")
+            return response
+
         @bp.get("/")
-        def page():  # type: ignore[no-untyped-def]
-            return render_template_string(PAGE, s=self.state())
+        def index():  # type: ignore[no-untyped-def]
+            return page()
 
         @bp.get("/api/state")
         def api_state():  # type: ignore[no-untyped-def]
@@ -162,34 +174,16 @@ class ActivationFlow:
         def batch():  # type: ignore[no-untyped-def]
             lot = (request.form.get("lot") or "").strip()
             ok, text = self.set_lot(lot) if lot else (False, "Chưa nhập mã lô")
-            return render_template_string(PAGE, s=self.state(), note=text), (200 if ok else 400)
+            return page(text, 200 if ok else 400)
 
         return bp
 
 
-PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Kích hoạt tem</title>
-<style>body{font-family:sans-serif;margin:0;background:#111;color:#fff}
-main{padding:1rem}.lamp{height:5rem;border-radius:1rem;margin-bottom:1rem}
-.lamp.red{background:#b00020}.lamp.green{background:#146c2e}.lamp.off{background:#333}
-.big{font-size:3rem;font-weight:bold}.row{display:flex;gap:2rem}.err{background:#8a4b00;padding:.5rem}
-li{font-size:1.2rem}</style></head><body><main>
-<div id="lamp" class="lamp {{ s.lamp }}"></div>
-<h1>{{ s.product or "Chưa chọn sản phẩm" }} · lô <span id="lot">{{ s.lot or "—" }}</span></h1>
-{% if s.camera_error %}<p class="err" id="camera">{{ s.camera_error }}</p>{% else %}<p id="camera">{{ s.camera }}</p>{% endif %}
-<div class="row"><div>Đã kích hoạt<div class="big" id="activated">{{ s.counts.activated }}</div></div>
-<div>Bị từ chối<div class="big" id="rejected">{{ s.counts.rejected }}</div></div></div>
-<p id="message">{{ note or s.message }}</p>
-<form method="post" action="batch"><label>Lô mới <input name="lot" maxlength="20"></label>
-<button>Đổi lô</button></form>
-<ul id="recent">{% for r in s.recent %}<li>{{ r.at }} {{ r.serial }} — {{ r.text }}</li>{% endfor %}</ul>
-</main><script>
-setInterval(async () => { try { const s = await (await fetch("api/state")).json();
- document.getElementById("lamp").className = "lamp " + s.lamp;
- document.getElementById("activated").textContent = s.counts.activated;
- document.getElementById("rejected").textContent = s.counts.rejected;
- document.getElementById("lot").textContent = s.lot || "—";
- document.getElementById("camera").textContent = s.camera_error || s.camera;
- document.getElementById("message").textContent = s.message;
-} catch (e) {} }, 1000);
-</script></body></html>"""
+WORDS = {
+    "vi": {"title": "Trạm kích hoạt tem", "no_product": "Chưa chọn sản phẩm", "lot": "Lô",
+           "activated": "Đã kích hoạt", "rejected": "Bị từ chối", "switch_lot": "Đổi lô", "new_lot": "Mã lô mới",
+           "waiting_packs": "Đưa gói hàng qua camera"},
+    "en": {"title": "Stamp activation station", "no_product": "No product chosen", "lot": "Lot",
+           "activated": "Activated", "rejected": "Refused", "switch_lot": "Switch lot", "new_lot": "New lot code",
+           "waiting_packs": "Pass packs under the camera"},
+}

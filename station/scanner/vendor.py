@@ -11,8 +11,9 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, jsonify, render_template_string, request, send_file
+from flask import Blueprint, jsonify, render_template, request, send_file
 
+from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.scanner.capture import open_source
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.handheld import HidScanner, SerialScanner
@@ -122,11 +123,32 @@ class VendorFlow:
 
     # -- the station page -------------------------------------------------------------------
     def blueprint(self) -> Blueprint:
-        bp = Blueprint("vendor", __name__)
+        bp = Blueprint("vendor", __name__, template_folder="templates")
         same_origin_posts(bp, self.station)
 
+        def lang() -> str:
+            return current_language(self.cfg.kiosk.language if self.cfg.kiosk else "vi")
+
+        @bp.after_request
+        def remember_language(response):  # type: ignore[no-untyped-def]
+            if request.args.get("lang") in LANGUAGES:
+                response.set_cookie(COOKIE, request.args["lang"], max_age=365 * 24 * 3600, samesite="Strict")
+            return response
+
+        def localized_state() -> dict[str, Any]:
+            code = lang()
+            t = translator(WORDS, code)
+            state = self.state()
+            state["last"] = localize(state["last"], code)
+            state["recent"] = [localize(e, code) for e in state["recent"]]
+            synced = state["cache"]["synced_at"]
+            state["link_text"] = t("online" if state["online"] else "offline_synced") + (
+                f" · {t('synced')} {synced[:16].replace('T', ' ')}" if synced else f" · {t('never_synced')}")
+            return state | {"lang": code, "t": t, "words": {k: t(k) for k in ("product", "producer", "lot",
+                                                                              "serial", "sold")}}
+
         def page(note: str = "", status: int = 200):  # type: ignore[no-untyped-def]
-            return render_template_string(PAGE, s=self.state(), note=note), status
+            return render_template("vendor.html", note=note, **localized_state()), status
 
         @bp.get("/")
         def index():  # type: ignore[no-untyped-def]
@@ -134,21 +156,25 @@ class VendorFlow:
 
         @bp.get("/api/state")
         def api_state():  # type: ignore[no-untyped-def]
-            return jsonify(self.state())
+            state = localized_state()
+            for key in ("t", "words", "lang"):
+                state.pop(key)
+            return jsonify(state)
 
         @bp.post("/scan")
         def scan():  # type: ignore[no-untyped-def]
             text = (request.form.get("code") or (request.get_json(silent=True) or {}).get("code") or "").strip()
             if not text:
-                return page("Chưa có mã", 400)
+                return page(translator(WORDS, lang())("no_code"), 400)
             verdict = self.scan(text[:1000], "page")
             if request.is_json:
-                return jsonify(verdict.to_json())
+                return jsonify(localize(verdict.to_json(), lang()))
             return page()
 
         @bp.post("/sold")
         def sold():  # type: ignore[no-untyped-def]
             ok, text = self.sell(request.form.get("serial", ""))
+            text = translator(WORDS, lang())("sold_ok" if ok else "sold_refused")
             if request.accept_mimetypes.best == "application/json":
                 return jsonify({"ok": ok, "message": text}), (200 if ok else 409)
             return page(text, 200 if ok else 409)
@@ -163,78 +189,44 @@ class VendorFlow:
         return bp
 
 
-PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Kiểm tra tem</title>
-<style>
-body{font-family:"DejaVu Sans",sans-serif;margin:0;background:#f4f4f4;color:#111}
-#link{padding:.4rem 1rem;font-size:1.1rem;color:#fff}#link.online{background:#234}#link.offline{background:#555}
-#verdict{color:#fff;padding:1.5rem 1rem;min-height:10rem}
-#verdict.green{background:#146c2e}#verdict.red{background:#b00020}#verdict.amber{background:#8a4b00}
-#verdict.grey{background:#555}#verdict.idle{background:#ddd;color:#111}
-#verdict h1{font-size:2.6rem;margin:0 0 .5rem}#verdict p{font-size:1.3rem;margin:.3rem 0}
-#facts{font-size:1.4rem}#sell button{font-size:1.6rem;padding:.8rem 1.6rem;margin:1rem}
-form.scan{padding:0 1rem}form.scan input{font-size:1.1rem;width:70%}
-#recent{font-size:1.1rem}#recent li.green{color:#146c2e}#recent li.red{color:#b00020}
-#recent li.amber{color:#8a4b00}#recent li.grey{color:#555}.note{padding:0 1rem;font-size:1.2rem}
-</style></head><body>
-<div id="link" class="{{ 'online' if s.online else 'offline' }}">{{ 'Đang kết nối trung tâm' if s.online
- else 'Ngoại tuyến — dùng dữ liệu đã đồng bộ' }}{% if s.cache.synced_at %} · đồng bộ {{ s.cache.synced_at[:16]
- | replace('T', ' ') }}{% endif %}</div>
-{% set v = s.last %}
-<section id="verdict" class="{{ v.colour if v else 'idle' }}" data-verdict="{{ v.kind if v else '' }}"
- data-id="{{ v.id if v else 0 }}">
-<h1 id="headline">{{ v.headline if v else 'Đưa mã tem vào camera hoặc máy quét' }}</h1>
-<p id="detail">{{ v.detail if v else '' }}</p>
-<div id="facts">{% if v and v.product %}<p>Sản phẩm: <b>{{ v.product }}</b></p>{% endif %}
-{% if v and v.producer %}<p>Nhà sản xuất: {{ v.producer }}</p>{% endif %}
-{% if v and v.lot %}<p>Lô: {{ v.lot }}</p>{% endif %}
-{% if v and v.serial %}<p>Mã tem: {{ v.serial }}</p>{% endif %}</div>
-</section>
-<form id="sell" method="post" action="sold" {% if not v or v.kind != 'genuine' or v.sold %}hidden{% endif %}>
-<input type="hidden" name="serial" value="{{ v.serial if v else '' }}"><button>Ghi bán</button></form>
-{% if note %}<p class="note" id="note">{{ note }}</p>{% endif %}
-<form class="scan" method="post" action="scan"><label>Quét mã <input id="code" name="code" autofocus
- autocomplete="off"></label> <button>Kiểm tra</button></form>
-<p class="note">{{ s.inputs | join(' · ') }}</p>
-<h2 class="note">Lượt quét gần đây</h2>
-<ol id="recent">{% for r in s.recent %}<li class="{{ r.colour }}">{{ r.at }} — {{ r.headline }}
-{% if r.product %}({{ r.product }}){% endif %}{% if r.sold %} · đã bán{% endif %}</li>{% endfor %}</ol>
-<script>
-const sound = {{ 'true' if s.sound else 'false' }};
-let shown = {{ v.id if v else 0 }};
-function esc(t) { const d = document.createElement("div"); d.textContent = t || ""; return d.innerHTML; }
-function render(s) {
-  const link = document.getElementById("link");
-  link.className = s.online ? "online" : "offline";
-  link.textContent = (s.online ? "Đang kết nối trung tâm" : "Ngoại tuyến — dùng dữ liệu đã đồng bộ")
-    + (s.cache.synced_at ? " · đồng bộ " + s.cache.synced_at.slice(0, 16).replace("T", " ") : "");
-  const v = s.last; if (!v) return;
-  const box = document.getElementById("verdict");
-  box.className = v.colour; box.dataset.verdict = v.kind; box.dataset.id = v.id;
-  document.getElementById("headline").textContent = v.headline;
-  document.getElementById("detail").textContent = v.detail;
-  document.getElementById("facts").innerHTML =
-    (v.product ? "<p>Sản phẩm: <b>" + esc(v.product) + "</b></p>" : "") +
-    (v.producer ? "<p>Nhà sản xuất: " + esc(v.producer) + "</p>" : "") +
-    (v.lot ? "<p>Lô: " + esc(v.lot) + "</p>" : "") + (v.serial ? "<p>Mã tem: " + esc(v.serial) + "</p>" : "");
-  const sell = document.getElementById("sell");
-  sell.hidden = v.kind !== "genuine" || v.sold; sell.serial.value = v.serial || "";
-  document.getElementById("recent").innerHTML = s.recent.map(r => '<li class="' + r.colour + '">' + esc(r.at)
-    + " — " + esc(r.headline) + (r.product ? " (" + esc(r.product) + ")" : "") + (r.sold ? " · đã bán" : "")
-    + "</li>").join("");
-  if (v.id !== shown) { shown = v.id; if (sound) new Audio("sound/" + v.sound + ".wav").play().catch(() => {}); }
+WORDS = {
+    "vi": {"title": "Kiểm tra tem", "idle": "Đưa mã tem vào camera hoặc máy quét", "product": "Sản phẩm",
+           "producer": "Nhà sản xuất", "lot": "Lô", "serial": "Mã tem", "sell": "Ghi bán", "sold": "đã bán",
+           "scan": "Quét mã", "check": "Kiểm tra", "recent": "Lượt quét gần đây", "no_code": "Chưa có mã",
+           "online": "Đang kết nối trung tâm", "offline_synced": "Ngoại tuyến — dùng dữ liệu đã đồng bộ",
+           "synced": "đồng bộ", "never_synced": "chưa đồng bộ", "sold_ok": "Đã ghi bán.",
+           "sold_refused": "Chỉ ghi bán được hàng vừa quét là chính hãng."},
+    "en": {"title": "Stamp check", "idle": "Hold the stamp to the camera or scanner", "product": "Product",
+           "producer": "Producer", "lot": "Lot", "serial": "Stamp", "sell": "Record sale", "sold": "sold",
+           "scan": "Scan code", "check": "Check", "recent": "Recent scans", "no_code": "No code entered",
+           "online": "Connected to the hub", "offline_synced": "Offline — using synced data",
+           "synced": "synced", "never_synced": "never synced", "sold_ok": "Sale recorded.",
+           "sold_refused": "Only a pack just shown as genuine can be recorded as sold."},
 }
-async function poll() { try { render(await (await fetch("api/state")).json()); } catch (e) {} }
-setInterval(poll, 700);
-document.querySelector("form.scan").addEventListener("submit", async (e) => {
-  e.preventDefault(); const box = document.getElementById("code"); const code = box.value.trim(); box.value = "";
-  if (!code) return;
-  await fetch("scan", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({code})});
-  poll(); box.focus();
-});
-document.getElementById("sell").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  await fetch("sold", {method: "POST", headers: {"Accept": "application/json"}, body: new FormData(e.target)});
-  poll();
-});
-</script></body></html>"""
+
+# English verdict words by kind; Vietnamese ones come with the verdict itself.
+VERDICTS_EN = {
+    "genuine": ("Genuine product", ""),
+    "not_active": ("Not activated", "The stamp was never bound to a batch. Ask the supplier."),
+    "sold": ("Already sold", "A real stamp already recorded as sold: the packaging may be reused."),
+    "void": ("Stamp cancelled", "Reason: {reason}. Do not sell this product."),
+    "wrong_product": ("Cannot be verified", "The stamp belongs to another product: it may be a copy."),
+    "forged": ("Cannot be verified", "This code is not a valid Tem stamp."),
+}
+
+UNKNOWN_EN = {
+    "online": ("Cannot be verified at this stall",
+               "Not in this stall's data; sent to the hub to check. Do not treat it as genuine."),
+    "offline": ("Cannot be verified offline", "Offline, and not in the synced data. Do not treat it as genuine."),
+}
+
+
+def localize(entry: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    if entry is None or lang == "vi":
+        return entry
+    if entry["kind"] == "unknown":
+        headline, detail = UNKNOWN_EN["online" if entry["online"] else "offline"]
+    else:
+        headline, detail = VERDICTS_EN[entry["kind"]]
+        detail = detail.format(reason=(entry.get("reason") or "other").replace("_", " "))
+    return entry | {"headline": headline, "detail": detail}

@@ -29,6 +29,7 @@ class Verdict:
     lot: str | None = None
     online: bool = False
     text: str = ""  # what was read, for the log on the page
+    reason: str | None = None  # why a void stamp was cancelled (misprint, damaged, recalled, ...)
     at: str = field(default_factory=lambda: dt.datetime.now().strftime("%H:%M:%S"))
 
     @property
@@ -65,7 +66,8 @@ def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | No
                        "Mã tem thuộc về sản phẩm khác: có thể là tem sao chép.", **base)
     if known.state == "void":
         reason = VOID_REASONS_VI.get(known.void_reason or "other", known.void_reason or "")
-        return Verdict("void", "red", "Tem đã bị hủy", f"Lý do: {reason}. Không bán sản phẩm này.", **base)
+        return Verdict("void", "red", "Tem đã bị hủy", f"Lý do: {reason}. Không bán sản phẩm này.",
+                       reason=known.void_reason or "other", **base)
     if known.state in ("issued", "printed"):
         return Verdict("not_active", "amber", "Chưa kích hoạt",
                        "Tem chưa được gắn cho lô hàng nào. Hỏi nhà cung cấp.", **base)

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from hub import epcis, reports
 from hub.app import db
 from hub.auth import _load_from_token, audit, current_user, scope_cooperative
-from hub.models import Alert, Batch, Cooperative, Product, StampBlock, StationCommand, utcnow
+from hub.models import Alert, Batch, Cooperative, Product, StampBlock, StationCommand, StationConfigPush, utcnow
 from hub.ops import (_alert_query, _coops, _command_results, _products, _scoped_batch, _scoped_block,
                      _scoped_coop, _scoped_product, _scoped_station, _station_row, _stations, send_command)
 from hub.ops import COMMANDS, registry
 from hub.ops.registry import Refused
-from hub.publisher import PublishError
+from hub.publisher import PublishError, for_app
+from tem import messages
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 WRITE = ("admin", "manager")
@@ -220,6 +221,27 @@ def station_command(station_id: str) -> Any:
     audit("command", "station", st.id, cooperative_id=st.cooperative_id, command=name, id=row.id, via="api")
     s.commit()
     return jsonify(id=row.id, name=name, station_id=st.id, result=None), 202
+
+
+@bp.route("/stations/<station_id>/config", methods=["POST"])
+def station_config(station_id: str) -> Any:
+    """Push config sections (validated as the station will) as the next retained version."""
+    _write()
+    s = db()
+    st = _scoped_station(s, station_id)
+    config = _body()
+    registry.check_config(st, config)
+    version = registry.next_config_version(s, st)
+    s.add(StationConfigPush(station_id=st.id, version=version, config=config, pushed_by=current_user.username))
+    audit("push_config", "station", st.id, cooperative_id=st.cooperative_id, version=version, via="api")
+    s.flush()
+    try:
+        for_app(current_app).config(st.id, messages.ConfigMessage(version=version, config=config))
+    except PublishError as exc:
+        s.rollback()
+        raise ApiError(503, "broker_unavailable", str(exc)) from None
+    s.commit()
+    return jsonify(station_id=st.id, version=version, reported=st.config_version), 202
 
 
 @bp.route("/stations/<station_id>/commands/<command_id>")
@@ -445,6 +467,12 @@ SPEC: dict[str, Any] = {
             "Send a command (QoS 1); the station answers with a command_result event",
             _resp("202", "sent", _obj(["id"], id=_S, name=_S), "400", "403", "404", "422", "503"),
             _obj(["name"], name={"enum": list(COMMANDS)}, lot=_S), [_path("station_id", _S)])},
+        "/stations/{station_id}/config": {"post": _op(
+            "Push config sections (validated as the station will) as the next retained version",
+            _resp("202", "pushed", _obj(["version"], version=_I, reported={"type": ["integer", "null"]}), "400",
+                  "403", "404", "422", "503"),
+            {"type": "object", "description": "sections of the station config (not mqtt, station_id, data_dir)"},
+            [_path("station_id", _S)])},
         "/stations/{station_id}/commands/{command_id}": {"get": _op(
             "A command and the station's answer (null until it arrives)",
             _resp("200", "command", _obj(["id", "result"], id=_S, name=_S, result={"type": ["object", "null"]}), "404"),

@@ -56,6 +56,7 @@ def _body(path: str, method: str, seeded: Seeded) -> Any:
         ("/batches", "post"): {"product_id": a.product_id, "lot": "API-1", "packed_on": "2026-11-20"},
         ("/batches/{batch_id}/diary", "post"): {"stage": "packing", "day": "2026-11-20", "note": "đóng gói"},
         ("/stations/{station_id}/commands", "post"): {"name": "test_print"},
+        ("/stations/{station_id}/config", "post"): {"place": "Xưởng 2"},
         ("/stamps/blocks", "post"): {"product_id": a.product_id, "count": 10},
         ("/stamps/blocks/{block_id}/allocate", "post"): {"station_id": a.station},
         ("/stamps/void", "post"): {"first": KEYRING.mint(123_456), "reason": "damaged"},
@@ -179,6 +180,8 @@ def test_bad_input_is_refused_with_a_reason(api, ops_seeded: Seeded) -> None:  #
     assert r.status_code == 400
     r = admin.call("POST", "/stamps/blocks", {"product_id": ops_seeded.a.product_id, "count": 0})
     assert r.status_code == 422
+    r = admin.call("POST", f"/stations/{ops_seeded.a.station}/config", {"printing": {"activate_on_prnt": True}})
+    assert r.status_code == 422 and "unknown field" in r.get_json()["message"]
 
 
 def test_the_description_is_served_without_a_token(api) -> None:  # type: ignore[no-untyped-def]

@@ -111,3 +111,22 @@ def test_a_pushed_config_is_applied_and_its_version_reported(hub: Flask, world: 
                    follow_redirects=True)
     wait_until(lambda: _row(world).config_version == 2, what="version 2 reported")
     assert print_station.cfg.place == "Xưởng 3"
+
+
+def test_a_script_sends_a_command_through_the_api_and_reads_the_answer(hub: Flask, world: World,
+                                                                       print_station: Station) -> None:
+    from hub.auth import create_token
+    from hub.models import User
+    with world.sessions() as s, s.begin():
+        token = create_token(s, s.scalars(select(User)).one(), "script")
+    client, headers = hub.test_client(), {"Authorization": f"Bearer {token}"}
+    wait_until(lambda: _row(world).online, what="station online")
+    r = client.post("/api/v1/stations/st-1/commands", json={"name": "set_batch", "lot": "L2"}, headers=headers)
+    assert r.status_code == 202, r.get_json()
+    url = f"/api/v1/stations/st-1/commands/{r.get_json()['id']}"
+    result = wait_until(lambda: client.get(url, headers=headers).get_json()["result"], what="the answer")
+    assert result["ok"] and result["message"] == "lot is now L2"
+    r = client.post("/api/v1/stations/st-1/config", json={"place": "Xưởng 9"}, headers=headers)
+    assert r.status_code == 202 and r.get_json()["version"] == 1
+    wait_until(lambda: client.get("/api/v1/stations/st-1", headers=headers).get_json()["config_version"] == 1,
+               what="version 1 reported")

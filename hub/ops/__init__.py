@@ -154,8 +154,9 @@ def dashboard() -> Any:
     rows = [_station_row(st) for st in _stations(s)]
     open_alerts = _alert_query(s).where(Alert.resolved_at.is_(None))
     alerts = s.scalar(select(func.count()).select_from(open_alerts.subquery()))
-    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts,
-                           counts=registry.stamp_counts(s, scope_cooperative()))
+    # Stamp counts are on the stamps page: counting tens of millions of rows on every
+    # dashboard view would make the page operators keep open the slowest one.
+    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts)
 
 
 @bp.route("/fleet.json")

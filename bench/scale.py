@@ -15,7 +15,6 @@ CPU of mosquitto, PostgreSQL, the ingestors and the simulators, and a verdict on
 the bottleneck.
 
     .venv/bin/python bench/scale.py                       # 1000 stations, 2000 ev/s, 2 and 4 ingestors
-    .venv/bin/python bench/scale.py --autosave 1          # Mosquitto saving after every change
     .venv/bin/python bench/scale.py --rate 500 --duration 20 --ingestors 2
 """
 from __future__ import annotations
@@ -457,8 +456,8 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=4, help="simulator processes")
     ap.add_argument("--print-share", type=float, default=0.4, help="share of print stations (the rest are stalls)")
     ap.add_argument("--pool", type=int, default=20_000, help="active stamps the stalls check")
-    ap.add_argument("--autosave", type=int, default=1000,
-                    help="mosquitto autosave_interval (with autosave_on_changes: changes per save; `tem broker` default 1)")
+    ap.add_argument("--autosave", type=int, default=2,
+                    help="seconds between Mosquitto persistence saves (as `tem broker --autosave`)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     n_cores = os.cpu_count() or 1

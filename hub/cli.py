@@ -52,8 +52,8 @@ def write_broker(s: Settings, broker: Broker) -> None:
               help="directory with ca.crt, server.crt and server.key: the listener speaks TLS")
 @click.option("--internal-port", type=int, envvar="TEM_BROKER_INTERNAL_PORT",
               help="also a plain listener on this port, for the hub's own processes on a private network")
-@click.option("--autosave", type=int, default=1, envvar="TEM_BROKER_AUTOSAVE", show_default=True,
-              help="save the broker's persistence file after this many changes (docs/scale.md: 1000 for 1,000 stations)")
+@click.option("--autosave", type=int, default=2, envvar="TEM_BROKER_AUTOSAVE", show_default=True,
+              help="save the broker's persistence file every this many seconds (docs/design-notes.md)")
 def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int | None, autosave: int) -> None:
     """Run the embedded Mosquitto broker with logins and ACL from the station registry."""
     s = _settings()

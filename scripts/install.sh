@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-APT_PACKAGES="mosquitto mosquitto-clients libzbar0 fonts-dejavu-core chromium postgresql-client poppler-utils"
+APT_PACKAGES="mosquitto mosquitto-clients libzbar0 fonts-dejavu-core chromium postgresql-client poppler-utils openssl systemd"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -14,7 +14,8 @@ from hub.app import db
 from hub.auth import _load_from_token, audit, current_user, scope_cooperative
 from hub.models import Alert, Batch, Cooperative, Product, StampBlock, StationCommand, StationConfigPush, utcnow
 from hub.ops import (_alert_query, _coops, _command_results, _products, _scoped_batch, _scoped_block,
-                     _scoped_coop, _scoped_product, _scoped_station, _station_row, _stations, send_command)
+                     _scoped_coop, _scoped_product, _scoped_station, _station_row, _stations, command_args,
+                     send_command)
 from hub.ops import COMMANDS, registry
 from hub.ops.registry import Refused
 from hub.publisher import PublishError, for_app
@@ -210,9 +211,7 @@ def station_command(station_id: str) -> Any:
     name = data.get("name")
     if name not in COMMANDS:
         raise Refused(f"name must be one of {', '.join(COMMANDS)}")
-    args = {"lot": str(data.get("lot", ""))[:20]} if name == "set_batch" else {}
-    if name == "set_batch" and not args["lot"]:
-        raise Refused("set_batch needs a lot")
+    args = command_args(s, name, data)
     try:
         row = send_command(s, st, name, args)
     except PublishError as exc:
@@ -466,7 +465,8 @@ SPEC: dict[str, Any] = {
         "/stations/{station_id}/commands": {"post": _op(
             "Send a command (QoS 1); the station answers with a command_result event",
             _resp("202", "sent", _obj(["id"], id=_S, name=_S), "400", "403", "404", "422", "503"),
-            _obj(["name"], name={"enum": list(COMMANDS)}, lot=_S), [_path("station_id", _S)])},
+            _obj(["name"], name={"enum": list(COMMANDS)}, lot=_S, serial=_S,
+                 reason={"enum": list(registry.VOID_REASONS)}), [_path("station_id", _S)])},
         "/stations/{station_id}/config": {"post": _op(
             "Push config sections (validated as the station will) as the next retained version",
             _resp("202", "pushed", _obj(["version"], version=_I, reported={"type": ["integer", "null"]}), "400",

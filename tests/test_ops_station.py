@@ -66,6 +66,16 @@ def test_allocated_codes_reach_the_station_and_it_prints_from_them(hub: Flask, w
     # and the add_codes command's answer reaches the station page
     wait_until(lambda: "codes added" in admin.get("/ops/stations/st-1").get_data(as_text=True),
                what="add_codes answer on the page")
+    # a label that came out badly is reprinted on the operator's command
+    wait_until(lambda: print_station.flow.codebook.find(printed) and all(
+        j.state == "done" for j in print_station.flow.codebook.find(printed)), what="first label done")
+    r = admin.post("/ops/stations/st-1/command", {"name": "reprint", "serial": printed.lower()}, follow_redirects=True)
+    assert any("reprint" in m for m in flashes(r)), flashes(r)
+    wait_until(lambda: f"reprint of {printed} queued" in admin.get("/ops/stations/st-1").get_data(as_text=True),
+               what="reprint answer")
+    r = admin.post("/ops/stations/st-1/command", {"name": "void", "serial": "not a code", "reason": "damaged"},
+                   follow_redirects=True)
+    assert any("không phải mã tem" in m for m in flashes(r)), flashes(r)
     # the station's telemetry is drawn: codes left went up when the block arrived
     wait_until(lambda: 'aria-label="codes_left"' in admin.get("/ops/stations/st-1?window=7d").get_data(as_text=True),
                what="a codes_left chart")

@@ -25,7 +25,7 @@ from tem import messages
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 WRITE = ("admin", "manager")
-COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch")
+COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch", "reprint", "void")
 CODES_PER_COMMAND = 1000  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
 STATUS_LABELS = {"online": _l("online"), "offline": _l("offline"), "silent": _l("silent")}
 
@@ -244,6 +244,32 @@ def station_commands_json(station_id: str) -> Any:
         for c in commands])
 
 
+def command_args(s: Session, name: str, form: Any) -> dict[str, Any]:
+    """A command's arguments from a form or JSON body, checked before anything is sent."""
+    if name == "set_batch":
+        lot = str(form.get("lot") or "").strip()
+        if not lot or len(lot) > 20:
+            raise Refused(_("Choose a lot (1-20 characters)."))
+        return {"lot": lot}
+    if name in ("reprint", "void"):
+        from tem import codes
+        try:
+            serial = codes.normalize(str(form.get("serial") or ""))
+        except codes.CodeError as exc:
+            raise Refused(_("not a stamp code: %(why)s", why=str(exc))) from None
+        scope = scope_cooperative()
+        if scope is not None and s.scalar(select(Stamp.id).join(Product, Product.gtin == Stamp.gtin).where(
+                Stamp.serial == serial, Product.cooperative_id == scope)) is None:
+            raise Refused(_("stamp %(serial)s belongs to another cooperative", serial=serial))
+        if name == "void":
+            reason = str(form.get("reason") or "")
+            if reason not in registry.VOID_REASONS:
+                raise Refused(_("reason must be one of %(choices)s", choices=", ".join(registry.VOID_REASONS)))
+            return {"serial": serial, "reason": reason}
+        return {"serial": serial}
+    return {}
+
+
 def send_command(s: Session, st: Station, name: str, args: dict[str, Any]) -> StationCommand:
     """Record and publish a command (QoS 1); raises PublishError with nothing stored when the broker refuses."""
     cmd = messages.Command(name=name, args=args)  # type: ignore[arg-type]
@@ -265,13 +291,11 @@ def station_command(station_id: str) -> Any:
     if name not in COMMANDS:
         flash(_("Unknown command."), "error")
         return redirect(url_for(".station_page", station_id=st.id))
-    args: dict[str, Any] = {}
-    if name == "set_batch":
-        lot = request.form.get("lot", "").strip()
-        if not lot or len(lot) > 20:
-            flash(_("Choose a lot (1-20 characters)."), "error")
-            return redirect(url_for(".station_page", station_id=st.id))
-        args["lot"] = lot
+    try:
+        args = command_args(s, name, request.form)
+    except Refused as exc:
+        _refused(exc)
+        return redirect(url_for(".station_page", station_id=st.id))
     try:
         row = send_command(s, st, name, args)
         audit("command", "station", st.id, cooperative_id=st.cooperative_id, command=name, id=row.id, args=args)

@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS sync_part (sync TEXT NOT NULL, part INTEGER NOT NULL,
 """
 
 
+def local_time(iso: str | None) -> str:
+    """"HH:MM dd/mm" in the station's own time zone for an ISO time from the hub (UTC)."""
+    if not iso:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%H:%M %d/%m")
+    except ValueError:
+        return iso[:16]
+
+
 class SyncError(ValueError):
     """A sync chunk that cannot be used; the command is answered with this text."""
 
@@ -126,6 +136,13 @@ class StampCache:
                 "INSERT INTO stamp (serial, gtin, state, lot, gen) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(serial) DO UPDATE SET state=excluded.state, gtin=coalesce(excluded.gtin, stamp.gtin), "
                 "lot=coalesce(excluded.lot, stamp.lot), gen=excluded.gen", (serial, gtin, state, lot, LOCAL))
+
+    def synced_at(self) -> str | None:
+        """When the hub built the newest complete sync (ISO time), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT at FROM sync WHERE completed_at IS NOT NULL ORDER BY id DESC LIMIT 1"
+                                   ).fetchone()
+        return row[0] if row else None
 
     def status(self) -> dict[str, Any]:
         with self._lock:

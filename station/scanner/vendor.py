@@ -18,7 +18,7 @@ from station.scanner.capture import open_source
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.handheld import HidScanner, SerialScanner
 from station.scanner.pages import same_origin_posts
-from station.scanner.stampcache import StampCache, SyncError
+from station.scanner.stampcache import StampCache, SyncError, local_time
 from station.scanner.verdict import Verdict, judge
 from station.scanner.watch import CameraWatch, follow_opener
 from tem import messages
@@ -143,7 +143,7 @@ class VendorFlow:
             state["recent"] = [localize(e, code) for e in state["recent"]]
             synced = state["cache"]["synced_at"]
             state["link_text"] = t("online" if state["online"] else "offline_synced") + (
-                f" · {t('synced')} {synced[:16].replace('T', ' ')}" if synced else f" · {t('never_synced')}")
+                f" · {t('synced')} {local_time(synced)}" if synced else f" · {t('never_synced')}")
             return state | {"lang": code, "t": t, "words": {k: t(k) for k in ("product", "producer", "lot",
                                                                               "serial", "sold")}}
 

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from station.scanner.stampcache import StampCache
+from station.scanner.stampcache import StampCache, local_time
 from tem.stamp import StampURLError, parse_stamp_url
 
 VOID_REASONS_VI = {
@@ -69,8 +69,11 @@ def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | No
         return Verdict("void", "red", "Tem đã bị hủy", f"Lý do: {reason}. Không bán sản phẩm này.",
                        reason=known.void_reason or "other", **base)
     if known.state in ("issued", "printed"):
+        # The cache is as of the last sync: a pack activated since then reads as not yet active.
+        at = local_time(cache.synced_at())
+        when = f" (theo dữ liệu đồng bộ lúc {at})" if at else ""
         return Verdict("not_active", "amber", "Chưa kích hoạt",
-                       "Tem chưa được gắn cho lô hàng nào. Hỏi nhà cung cấp.", **base)
+                       f"Tem chưa được gắn cho lô hàng nào{when}. Hỏi nhà cung cấp.", **base)
     if known.state == "sold":
         return Verdict("sold", "amber", "Tem đã bán trước đó",
                        "Tem thật nhưng đã được ghi bán: bao bì có thể bị dùng lại.", **base)

@@ -18,6 +18,7 @@ from hub.broker import Broker, free_port
 from hub.models import Batch, Cooperative, Event, Product, Stamp, Station
 from hub.settings import Settings
 from hub.stations import broker_accounts, register
+from hub.sync import MqttPublisher, sync_stations
 
 GTIN = "08934567890120"
 LOT = "L" + dt.date.today().strftime("%Y%m%d")
@@ -129,6 +130,8 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     started = time.monotonic()
+    sessions = hubdb.sessions(hubdb.make_engine(settings.database_url))
+    synced_at = 0.0
     try:
         while not stop["now"] and (not seconds or time.monotonic() - started < seconds):
             time.sleep(5)
@@ -136,6 +139,11 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
                 if p.poll() is not None:
                     print(f"{name} stopped (exit {p.returncode}); see {logs / (name + '.log')}")
                     stop["now"] = True
+            if time.monotonic() - synced_at > 20:
+                # The stall judges offline from synced stamp states: keep it current.
+                with MqttPublisher(settings.mqtt_host, broker.port, settings.hub_mqtt_password) as publish:
+                    sync_stations(sessions, publish)
+                synced_at = time.monotonic()
             print(_summary(settings, f"http://127.0.0.1:{web_port}"), flush=True)
     except KeyboardInterrupt:
         pass

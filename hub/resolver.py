@@ -16,13 +16,12 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 
 from sqlalchemy import bindparam, case, cast, func, literal, null, select, union_all
-from sqlalchemy.orm import Session
 
 from hub import clones, history, linkset
 from hub.app import db
 from hub.checks import FLUSH_MS, CheckRecorder
 from hub.i18n import LANGUAGES, lang
-from hub.models import Batch, Cooperative, Event, Product, Stamp, Station, utcnow
+from hub.models import Batch, Certificate, Cooperative, DiaryEntry, Event, Product, Stamp, Station, utcnow
 from hub.ratelimit import first_check
 from tem import codes, gs1
 
@@ -48,8 +47,12 @@ class PageFacts:
     never waits for a reload, and a thousand views of one batch never reload it a thousand
     times. Only the first view of a batch in a process reads it in the request."""
 
-    TTL = {"outlets": history.OUTLETS_TTL_S, "batch_mean": history.OUTLETS_TTL_S}
-    DEFAULT_TTL = history.SHARED_TTL_S  # a diary entry typed in the office shows within half a minute
+    # A diary entry or certificate typed in the office shows within DEFAULT_TTL. At 30 s every
+    # worker re-read the diary of each of thousands of batches twice a minute, which cost
+    # more than the pages themselves.
+    TTL = {"outlets": history.OUTLETS_TTL_S, "batch_mean": history.OUTLETS_TTL_S, "batches": 600,
+           "stations": 600}
+    DEFAULT_TTL = 120
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -226,7 +229,10 @@ def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: 
             return not_tem(codes.grouped(serial) if len(serial) == codes.SERIAL_LENGTH else raw)
         batch = product = None
         if stamp.batch_id is not None:
-            batch = facts.get("batch", stamp.batch_id, lambda c: _batch_facts(c, stamp.batch_id), conn)
+            # Every batch in one read per process (a few thousand rows a year), not one per batch:
+            # each worker would otherwise pay a cold read for each of thousands of batches.
+            batch = facts.get("batches", 0, _all_batches, conn).get(stamp.batch_id) \
+                or facts.get("batch", stamp.batch_id, lambda c: _batch_facts(c, stamp.batch_id), conn)
             product = batch.product
         elif stamp.gtin is not None:  # else a pre-printed roll stamp not yet bound to any product
             product = facts.get("product", stamp.gtin, lambda c: _product_facts(c, stamp.gtin), conn)
@@ -237,7 +243,8 @@ def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: 
                 return not_tem(codes.grouped(serial), "unbound")
             return _item(product, batch.lot if batch else None, None, None, serial=serial)
         events = [r for r in rows if r.row == "event"]
-        stations = {sid: facts.get("station", sid, lambda c, sid=sid: _station_facts(c, sid), conn)
+        known = facts.get("stations", 0, _all_stations, conn)
+        stations = {sid: known.get(sid) or facts.get("station", sid, lambda c, sid=sid: _station_facts(c, sid), conn)
                     for sid in {e.station_id for e in events}}
         inspector = _inspector() if request.method == "GET" else None
         page = _stamp_page(conn, facts, stamp, batch, product, events, stations, record=inspector is None)
@@ -306,6 +313,19 @@ def _batch_facts(conn: Any, batch_id: int) -> SimpleNamespace:
     return _plain(row, product=_plain(product, cooperative=_plain(coop) if coop else None))
 
 
+def _all_batches(conn: Any) -> dict[int, SimpleNamespace]:
+    b, p, c = Batch.__table__, Product.__table__, Cooperative.__table__
+    coops = {r.id: _plain(r) for r in conn.execute(select(c))}
+    products = {r.id: _plain(r, cooperative=coops.get(r.cooperative_id)) for r in conn.execute(select(p))}
+    return {r.id: _plain(r, product=products[r.product_id]) for r in conn.execute(select(b))}
+
+
+def _all_stations(conn: Any) -> dict[str, SimpleNamespace]:
+    st = Station.__table__
+    return {r.id: _plain(r) for r in conn.execute(select(st.c.id, st.c.name, st.c.place, st.c.province, st.c.lat,
+                                                         st.c.lon))}
+
+
 def _station_facts(conn: Any, station_id: str) -> SimpleNamespace | None:
     st = Station.__table__
     row = conn.execute(select(st.c.id, st.c.name, st.c.place, st.c.province, st.c.lat, st.c.lon)
@@ -320,13 +340,20 @@ def _batch_mean(conn: Any, batch_id: int) -> float | None:
 
 
 def _diary(conn: Any, batch_id: int) -> list[history.Step]:
-    with Session(bind=conn) as s:
-        return history._diary_steps(s, batch_id)
+    d = DiaryEntry.__table__.c
+    rows = conn.execute(select(d.day, d.stage, d.recorded_by, d.who, d.place, d.note, d.station_id)
+                        .where(d.batch_id == batch_id).order_by(d.day, d.id).limit(history.DIARY_MAX))
+    return [history.Step(at=r.day, kind=r.stage, source="device" if r.recorded_by == "device" else "person",
+                         who=r.who, place=r.place, note=r.note, station_id=r.station_id or "") for r in rows]
 
 
-def _certificates(conn: Any, product_id: int) -> list[Any]:
-    with Session(bind=conn) as s:
-        return history.certificates(s, product_id)
+def _all_certificates(conn: Any) -> dict[int, list[SimpleNamespace]]:
+    c = Certificate.__table__.c
+    out: dict[int, list[SimpleNamespace]] = {}
+    for r in conn.execute(select(c.product_id, c.kind, c.number, c.issuer, c.stars, c.valid_from, c.valid_to, c.url)
+                          .order_by(c.product_id, c.kind, c.id)):
+        out.setdefault(r.product_id, []).append(_plain(r))
+    return out
 
 
 def _stalls(conn: Any, batch_id: int) -> list[SimpleNamespace]:
@@ -412,7 +439,7 @@ def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: An
     page.steps = sorted(steps, key=lambda step: step.sort_key)
     if product is not None:
         product_id = product.id
-        page.certificates = facts.get("certificates", product_id, lambda c: _certificates(c, product_id), conn)
+        page.certificates = facts.get("certificates", 0, _all_certificates, conn).get(product_id, [])
     return page
 
 

@@ -81,7 +81,7 @@ def raw_rate(port: int, count: int, size: int) -> float:
     return count / elapsed
 
 
-def tem_rate(kind: str, events: int, n_stations: int) -> tuple[float, float, int]:
+def tem_rate(kind: str, events: int, n_stations: int, n_ingestors: int = 1) -> tuple[float, float, int]:
     """(Tem events/s, raw messages/s, event size) for one database kind."""
     stations = [f"bench-{i}" for i in range(n_stations)]
     with hub_world(kind, stations) as (url, broker, passwords, serials, tmp):
@@ -107,8 +107,8 @@ def tem_rate(kind: str, events: int, n_stations: int) -> tuple[float, float, int
         env = {**os.environ, "DATABASE_URL": url, "TEM_INSTANCE": str(tmp / "hub"),
                "TEM_BROKER_PORT": str(broker.port), "TEM_HUB_MQTT_PASSWORD": HUB_PASSWORD}
         env.pop("MQTT_URL", None)
-        ingestor = subprocess.Popen([str(BIN / "tem"), "ingest"], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+        ingestors = [subprocess.Popen([str(BIN / "tem"), "ingest"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for _ in range(n_ingestors)]
         engine = hubdb.make_engine(url)
         time.sleep(1.0)  # let the ingestor subscribe before the stations start sending
         start = time.perf_counter()
@@ -122,8 +122,9 @@ def tem_rate(kind: str, events: int, n_stations: int) -> tuple[float, float, int
         elapsed = time.perf_counter() - start
         for p in procs:
             p.wait(60)
-        ingestor.terminate()
-        ingestor.wait(10)
+        for ingestor in ingestors:
+            ingestor.terminate()
+            ingestor.wait(10)
         engine.dispose()
         return total / elapsed, raw, size
 
@@ -132,12 +133,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--stations", type=int, default=5)
+    ap.add_argument("--ingestors", default="1,2", help="ingestor process counts to run")
     args = ap.parse_args()
-    print(f"{args.events} events from {args.stations} station outboxes, one ingestor, one Mosquitto")
-    print(f"{'database':<12}{'Tem events/s':>14}{'raw msgs/s':>12}{'ratio':>8}")
+    print(f"{args.events} events from {args.stations} station outboxes through one Mosquitto")
+    print(f"{'database':<12}{'ingestors':>10}{'Tem events/s':>14}{'raw msgs/s':>12}{'ratio':>8}")
     for kind in ("postgresql", "sqlite"):
-        tem, raw, size = tem_rate(kind, args.events, args.stations)
-        print(f"{kind:<12}{tem:>14.0f}{raw:>12.0f}{tem / raw:>8.2f}  (event {size} bytes)", flush=True)
+        for n in [int(x) for x in args.ingestors.split(",")]:
+            tem, raw, size = tem_rate(kind, args.events, args.stations, n)
+            print(f"{kind:<12}{n:>10}{tem:>14.0f}{raw:>12.0f}{tem / raw:>8.2f}  (event {size} bytes)", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request
 
+from station.kiosk.guard import same_origin_posts
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.printer.status import MESSAGES_VI
 from tem import messages
@@ -58,7 +58,6 @@ ERRORS_EN = {
     "Lỗi phần mềm khi in: xem nhật ký trạm": "Software error while printing: see the station log",
 }
 _UNCONFIRMED = re.compile(r"^Nhãn (\S+) chưa rõ đã in ra chưa: trả lời trên màn hình$")
-LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
 
 
 def error_text(text: str, lang: str) -> str:
@@ -70,13 +69,6 @@ def error_text(text: str, lang: str) -> str:
     return ERRORS_EN.get(text, text)
 
 
-def _hostname(host: str) -> str:
-    """The Host header without its port ("[::1]:8080" -> "[::1]")."""
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0]
-
-
 def make_blueprint(flow: PrintFlow) -> Blueprint:
     bp = Blueprint("print_station", __name__)
     station = flow.station
@@ -85,24 +77,7 @@ def make_blueprint(flow: PrintFlow) -> Blueprint:
         kiosk = station.cfg.kiosk
         return current_language(kiosk.language if kiosk else "vi")
 
-    @bp.before_request
-    def same_origin_only() -> None:
-        # The page is a kiosk on 127.0.0.1 with no login and no session, so a CSRF token would
-        # guard nothing a token can guard; what must be stopped is another web page (open in the
-        # kiosk's browser, or any browser on this machine) posting PRINT here, and a DNS-rebinding
-        # name pointing at us. Browsers send Origin on every POST: it must be this page's own origin,
-        # and the Host must be this station's loopback (or the address it was told to bind).
-        if request.method != "POST":
-            return
-        allowed = LOOPBACK | ({station.cfg.kiosk.bind} if station.cfg.kiosk else set())
-        if _hostname(request.host) not in allowed:
-            abort(403)
-        origin = request.headers.get("Origin") or request.headers.get("Referer")
-        if not origin:
-            abort(403)
-        parts = urlsplit(origin)
-        if f"{parts.scheme}://{parts.netloc}" != request.host_url.rstrip("/"):
-            abort(403)
+    same_origin_posts(bp, station)
 
     @bp.after_request
     def remember_language(response):  # type: ignore[no-untyped-def]

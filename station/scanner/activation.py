@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.scanner.feedback import Lamp, Speaker
-from station.scanner.pages import same_origin_posts
+from station.kiosk.guard import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError
 from station.scanner.watch import CameraWatch
 from tem import messages

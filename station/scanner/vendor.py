@@ -17,7 +17,7 @@ from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.scanner.capture import open_source
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.handheld import HidScanner, SerialScanner
-from station.scanner.pages import same_origin_posts
+from station.kiosk.guard import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError, local_time
 from station.scanner.verdict import Verdict, judge
 from station.scanner.watch import CameraWatch, follow_opener

@@ -1,10 +1,10 @@
-"""What the scan stations' local pages share: POSTs only from the page itself.
+"""What the stations' local pages share: POSTs only from the page itself.
 
 The page runs on the station's loopback with no login (a vendor or worker just taps), so a
 token would guard nothing; what must be stopped is another web page open in the kiosk's
 browser posting "sold" or a new batch here, and a DNS-rebinding name pointing at us.
 Browsers send Origin on every POST: it must be this page's own origin, and the Host this
-station's loopback or the address it was told to bind (the same rule as the print page)."""
+station's loopback or the address it was told to bind."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

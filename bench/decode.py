@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 from pyzbar import pyzbar  # noqa: E402
 
 import scanner_images as images  # noqa: E402

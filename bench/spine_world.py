@@ -2,14 +2,11 @@
 PostgreSQL database), seeded stations and stamps, and a running Mosquitto."""
 from __future__ import annotations
 
-import os
 import tempfile
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import psycopg
 
 from hub import db as hubdb
 from hub.broker import Broker
@@ -18,28 +15,8 @@ from hub.stamps import mint
 from hub.stations import broker_accounts, register
 from tem.codes import Keyring
 
-PG_ADMIN = os.environ.get("TEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 GTIN = "08934567890120"
 HUB_PASSWORD = "bench-hub-password"
-
-
-@contextmanager
-def database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'hub.db'}"
-        hubdb.upgrade(url)
-        yield url
-        return
-    name = f"tem_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    try:
-        hubdb.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -47,7 +24,7 @@ def hub_world(kind: str, stations: list[str], stamps: int = 1000) -> Iterator[tu
     """(database url, running broker, station passwords, minted serials, temp dir)."""
     with tempfile.TemporaryDirectory(prefix="tem-bench-") as d:
         tmp = Path(d)
-        with database(kind, tmp) as url:
+        with hubdb.scratch_database(kind, tmp, "tem_bench") as url:
             engine = hubdb.make_engine(url)
             with hubdb.sessions(engine)() as s, s.begin():
                 coop = Cooperative(name="HTX bench")

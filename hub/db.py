@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -49,3 +52,36 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+# Where tests and benchmarks may create throwaway databases (trust auth on this machine and CI).
+PG_ADMIN = os.environ.get("TEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def scratch_postgres(prefix: str = "tem_scratch") -> Iterator[str]:
+    """A new empty PostgreSQL database for a test or benchmark, dropped afterwards.
+    Yields its SQLAlchemy URL (postgresql+psycopg://…)."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(kind: str, directory: Path, prefix: str = "tem_scratch") -> Iterator[str]:
+    """A migrated throwaway hub database: a SQLite file in `directory`, or PostgreSQL."""
+    if kind == "sqlite":
+        url = f"sqlite:///{Path(directory) / 'hub.db'}"
+        upgrade(url)
+        yield url
+        return
+    with scratch_postgres(prefix) as url:
+        upgrade(url)
+        yield url

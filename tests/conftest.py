@@ -2,15 +2,12 @@
 on a free port from a generated config, a seeded hub, an in-process ingestor."""
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +21,7 @@ from hub.stations import broker_accounts, register
 from station import config as station_config
 from tem.codes import Keyring
 
-PG_ADMIN = os.environ.get("TEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = hubdb.PG_ADMIN
 GTIN = "08934567890120"
 LOT = "L1"
 HUB_PASSWORD = "hub-test-password"
@@ -42,19 +39,8 @@ def wait_until(predicate, timeout: float = 30, every: float = 0.05, what: str = 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hub.db'}"
-        hubdb.upgrade(url)
+    with hubdb.scratch_database(request.param, tmp_path, "tem_test") as url:
         yield url
-        return
-    name = f"tem_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    hubdb.upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -4,15 +4,12 @@ and alert, and one user per role; signed-in test clients that carry the CSRF tok
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,7 +22,6 @@ from hub.ops import registry
 from tem import gs1
 from tem.codes import Keyring
 
-PG_ADMIN = os.environ.get("TEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEYRING = Keyring({"A": b"ops-test-key-0123456789abcdef"})
 PASSWORD = "correct horse battery"
 
@@ -55,25 +51,6 @@ class Seeded:
     a: Coop
     b: Coop
     tokens: dict[str, str] = field(default_factory=dict)
-
-
-def new_database(kind: str, tmp: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'hub.db'}"
-        hubdb.upgrade(url)
-        return url, None
-    name = f"tem_ops_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    hubdb.upgrade(url)
-    return url, name
-
-
-def drop_database(name: str | None) -> None:
-    if name:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(url: str) -> Seeded:
@@ -119,9 +96,8 @@ def seed(url: str) -> Seeded:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def ops_seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    url, name = new_database(request.param, tmp_path_factory.mktemp("opsdb"))
-    yield seed(url)
-    drop_database(name)
+    with hubdb.scratch_database(request.param, tmp_path_factory.mktemp("opsdb"), "tem_ops") as url:
+        yield seed(url)
 
 
 def make_app(url: str, instance: Path, **config: Any) -> Flask:

@@ -5,14 +5,12 @@ by a real werkzeug server thread for the browser)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
@@ -25,7 +23,6 @@ from hub.stamps import mint
 from tem import gs1, messages, topics
 from tem.codes import Keyring
 
-PG_ADMIN = os.environ.get("TEM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 GTIN13 = "893850597001" + str(gs1.check_digit("893850597001"))
 GTIN = GTIN13.zfill(14)
 LOT = "L2611A"
@@ -44,19 +41,8 @@ class Story:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def web_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('webdb') / 'hub.db'}"
-        hubdb.upgrade(url)
+    with hubdb.scratch_database(request.param, tmp_path_factory.mktemp("webdb"), "tem_web") as url:
         yield url
-        return
-    name = f"tem_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    hubdb.upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class _Line:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import select
-import struct
 import threading
 import time
 import tty

@@ -21,8 +21,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -37,6 +37,15 @@ BATCH_WAIT_S = 0.02
 CODES_LOW = 200  # top a print station up when it reports fewer codes than this
 CODES_BLOCK = 500
 CODES_RETRY = dt.timedelta(seconds=60)
+
+
+_EVENT_COLUMNS = ("id", "station_id", "seq", "type", "serial", "at", "received_at", "applied", "body")
+_PG_INSERT_EVENTS = text("""
+    INSERT INTO event (id, station_id, seq, type, serial, at, received_at, applied, body)
+    SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:station_id AS varchar[]), CAST(:seq AS bigint[]),
+                         CAST(:type AS varchar[]), CAST(:serial AS varchar[]), CAST(:at AS timestamptz[]),
+                         CAST(:received_at AS timestamptz[]), CAST(:applied AS boolean[]), CAST(:body AS json[]))
+    ON CONFLICT (id) DO NOTHING RETURNING id""")
 
 
 @dataclass
@@ -151,10 +160,13 @@ class Applier:
                  "serial": getattr(e, "serial", None), "at": e.at, "received_at": utcnow(),
                  "applied": True, "body": e.model_dump(mode="json", exclude_none=True)}
                 for e in sorted(events, key=lambda e: str(e.id))]  # one lock order across ingestors
-        dialect = s.get_bind().dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
-        # executemany with RETURNING: one cached statement, sent in pages by SQLAlchemy.
-        inserted = set(s.scalars(ins.on_conflict_do_nothing(index_elements=["id"]).returning(Event.id), rows))
+        if s.get_bind().dialect.name == "postgresql":
+            # One statement for the whole batch: each column goes as one array.
+            inserted = set(s.scalars(_PG_INSERT_EVENTS, {
+                col: [json.dumps(r[col]) if col == "body" else r[col] for r in rows] for col in _EVENT_COLUMNS}))
+        else:
+            ins = sqlite.insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)
+            inserted = set(s.scalars(ins, rows))
         for e in events:
             out.acks[e.station].append(str(e.id))
         out.duplicates += len(events) - len(inserted)

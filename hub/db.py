@@ -33,9 +33,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=os.environ.get("TEM_DB_PRE_PING", "0") == "1",
                          pool_size=int(os.environ.get("TEM_DB_POOL_SIZE", "5")),
                          max_overflow=int(os.environ.get("TEM_DB_MAX_OVERFLOW", "10")), pool_recycle=3600,
-                         # Short insert pages keep each statement small enough for psycopg to
-                         # cache its parsed form; at 1000 rows it re-parses a huge query per batch
-                         # (in-process ingest ~1,400 → ~2,000 events/s, bench/RESULTS.md).
+                         # Short pages for bulk inserts (minting stamps) keep each statement small
+                         # enough for psycopg to cache its parsed form; at 1,000 rows it re-parsed
+                         # a huge query every time (1.3-1.6x slower when ingest still used it).
                          insertmanyvalues_page_size=40)
 
 

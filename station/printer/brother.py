@@ -14,7 +14,7 @@ from PIL import Image
 from station.config import PrinterConfig
 from station.printer import labels
 from station.printer.status import PrinterError, PrinterStatus, PrintUnconfirmed
-from station.printer.transport import Transport, TransportError, open_target
+from station.printer.transport import Reopening, Transport, TransportError
 
 STATUS_LENGTH = 32
 STATUS_HEADER = b"\x80\x20\x42"
@@ -103,7 +103,7 @@ def judge(st: QLStatus, template: str) -> PrinterStatus:
     return PrinterStatus.of("ready", paper="ok", detail=f"roll: {loaded}")
 
 
-class BrotherQLPrinter:
+class BrotherQLPrinter(Reopening):
     """One QL printer on one connection. Jobs are serialised: the printer handles one at a time."""
 
     def __init__(self, target: str, model: str = "QL-800", template: str = "62x29",
@@ -135,17 +135,7 @@ class BrotherQLPrinter:
         return cls(cfg.target, cfg.model or "QL-800", cfg.template,
                    black_red_roll=cfg.black_red_roll)
 
-    # -- connection ------------------------------------------------------------------
-    def _connection(self) -> Transport:
-        if self._conn is None:
-            self._conn = open_target(self.target)
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
+    # -- status ----------------------------------------------------------------------
     def _read_status(self, conn: Transport, timeout: float) -> QLStatus | None:
         """The next complete status frame, resynchronising on the header if bytes were lost."""
         deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@ from PIL import Image
 from station.config import PrinterConfig
 from station.printer.labels import layout_of
 from station.printer.status import PrinterError, PrinterStatus, PrintUnconfirmed
-from station.printer.transport import Transport, TransportError, open_target
+from station.printer.transport import Reopening, Transport, TransportError
 
 DLE_EOT = b"\x10\x04"
 # DLE EOT n real-time status (Epson ESC/POS reference); every reply has bits 1 and 4 set, 0 and 7 clear.
@@ -47,7 +47,7 @@ def _valid(reply: bytes) -> bool:
     return len(reply) == 1 and reply[0] & _FIXED_MASK == _FIXED
 
 
-class EscPosPrinter:
+class EscPosPrinter(Reopening):
     def __init__(self, target: str, profile: str | None = None, native_qr: bool | None = None,
                  timeout: float = 1.0):
         self.target = target
@@ -65,16 +65,6 @@ class EscPosPrinter:
         if not cfg.target:
             raise ValueError("an ESC/POS printer needs printer.target (serial://..., tcp://..., usb://...)")
         return cls(cfg.target, profile=cfg.model)
-
-    def _connection(self) -> Transport:
-        if self._conn is None:
-            self._conn = open_target(self.target)
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def _ask(self, conn: Transport, n: int) -> int | None:
         conn.write(DLE_EOT + bytes([n]))

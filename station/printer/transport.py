@@ -230,6 +230,25 @@ class UsbTransport:
         self._usb.util.dispose_resources(self.dev)
 
 
+class Reopening:
+    """A driver's connection: opened on first use and dropped after any failure, so the
+    next job opens it again (a printer unplugged and plugged back in comes back by itself).
+    Subclasses set `self.target` and `self._conn = None`."""
+
+    target: str
+    _conn: Transport | None
+
+    def _connection(self) -> Transport:
+        if self._conn is None:
+            self._conn = open_target(self.target)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def open_target(target: str) -> Transport:
     """serial:///dev/ttyUSB0, /dev/usb/lp0 (or file:///dev/usb/lp0), tcp://host:9100, usb://0x04f9:0x209b."""
     parts = urlsplit(target)

@@ -11,7 +11,7 @@ from PIL import Image
 from station.config import PrinterConfig
 from station.printer.labels import layout_of
 from station.printer.status import PrinterError, PrinterStatus, PrintUnconfirmed
-from station.printer.transport import Transport, TransportError, open_target
+from station.printer.transport import Reopening, Transport, TransportError
 
 HOST_STATUS = b"~HS"
 ZEBRA_MAX_MAGNIFICATION = 10  # ^BQ magnification is 1..10 dots per module
@@ -56,7 +56,7 @@ def _graphic_field(image: Image.Image) -> bytes:
     return f"^GFA,{total},{total},{row_bytes},".encode() + data.hex().upper().encode() + b"^FS"
 
 
-class ZplPrinter:
+class ZplPrinter(Reopening):
     def __init__(self, target: str, native_qr: bool = True, timeout: float = 1.5, print_timeout: float = 15.0):
         self.target = target
         self.native_qr = native_qr
@@ -70,16 +70,6 @@ class ZplPrinter:
         if not cfg.target:
             raise ValueError("a ZPL printer needs printer.target (tcp://host:9100, serial://...)")
         return cls(cfg.target)
-
-    def _connection(self) -> Transport:
-        if self._conn is None:
-            self._conn = open_target(self.target)
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def _host_status(self, conn: Transport) -> HostStatus | None:
         conn.write(HOST_STATUS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from sqlalchemy import func, select
 
 from hub import db as hubdb
 from hub.broker import Broker, free_port
-from hub.models import Batch, Cooperative, Event, Product, Stamp, Station
+from hub.auth import create_user
+from hub.models import Batch, Cooperative, Event, Product, Stamp, Station, User
 from hub.settings import Settings
 from hub.stations import broker_accounts, register
 from hub.sync import MqttPublisher, sync_stations
@@ -75,6 +77,12 @@ def _seed(settings: Settings, data: Path, broker_port: int, host: str) -> None:
         if not s.scalars(select(Batch).where(Batch.product_id == product.id, Batch.lot == LOT)).first():
             s.add(Batch(product_id=product.id, lot=LOT, packed_on=dt.date.today(),
                         expires_on=dt.date.today() + dt.timedelta(days=180), place="Vị Thanh, Hậu Giang"))
+        if s.scalar(select(User.id).where(User.username == "admin")) is None:
+            # The console's demo sign-in; the password is generated, never in the repository.
+            password = secrets.token_urlsafe(12)
+            create_user(s, "admin", password, "admin")
+            (data / "admin-password.txt").write_text(password + "\n")
+            (data / "admin-password.txt").chmod(0o600)
         for sid, kind in (("line-1", "print"), ("stall-1", "stall")):
             password = register(s, sid, kind, product_id=product.id if kind == "print" else None,
                                 cooperative_id=product.cooperative_id)
@@ -126,6 +134,7 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
     running = {name: subprocess.Popen(cmd, stdout=open(logs / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
                for name, cmd in procs.items()}
     print(f"Tem demo running. Hub: http://127.0.0.1:{web_port}/  (logs in {logs}, labels in {data}/line-1/labels)")
+    print(f"Operator console: http://127.0.0.1:{web_port}/login  user admin, password in {data}/admin-password.txt")
     print("Ctrl-C stops everything.", flush=True)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))

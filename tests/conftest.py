@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine
@@ -20,6 +21,9 @@ from hub.stamps import mint
 from hub.stations import broker_accounts, register
 from station import config as station_config
 from tem.codes import Keyring
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 PG_ADMIN = hubdb.PG_ADMIN
 GTIN = "08934567890120"
@@ -35,6 +39,18 @@ def wait_until(predicate, timeout: float = 30, every: float = 0.05, what: str = 
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """Debian's headless Chromium; the flags keep it off this machine's closed network."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        yield b
+        b.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from hub.broker import free_port
 from station import config as station_config
@@ -18,7 +18,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 RED = "rgb(176, 0, 32)"
 
 
-def test_the_worker_sees_the_counts_a_red_lamp_for_a_refused_stamp_and_can_switch_the_lot(tmp_path: Path) -> None:
+def test_the_worker_sees_the_counts_a_red_lamp_for_a_refused_stamp_and_can_switch_the_lot(tmp_path: Path, browser: Browser) -> None:
     (tmp_path / "secret").write_text("x")
     station = Station(station_config.from_dict({
         "station_id": "act-2", "kind": "activation", "data_dir": str(tmp_path / "act"),
@@ -32,27 +32,22 @@ def test_the_worker_sees_the_counts_a_red_lamp_for_a_refused_stamp_and_can_switc
         flow.consider(url(SERIALS[0]))
         flow.consider(url(SERIALS[1]))
         flow.consider(url(SERIALS[2]).replace(GTIN, OTHER_GTIN))  # another product's stamp on this line
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync"])
-            page = browser.new_page(viewport={"width": 800, "height": 480})
-            page.goto(f"http://127.0.0.1:{station.cfg.kiosk.port}/")  # type: ignore[union-attr]
-            assert page.locator("#activated").inner_text() == "2"
-            assert page.locator("#rejected").inner_text() == "1"
-            assert page.locator("#verdict").evaluate("e => getComputedStyle(e).backgroundColor") == RED
-            assert "Cá thát lát rút xương" in page.locator("#product").inner_text()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "activation-refused.png"))
-            # a new batch: counters start again for it
-            page.fill("#new-lot", "L2")
-            page.click("form.lot button")
-            assert page.locator("#lot").inner_text() == "L2"
-            assert page.locator("#activated").inner_text() == "0"
-            page.goto(f"http://127.0.0.1:{station.cfg.kiosk.port}/?lang=en")  # type: ignore[union-attr]
-            assert "Activated" in page.locator(".count").first.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "activation-new-lot-en.png"))
-            browser.close()
+        page = browser.new_page(viewport={"width": 800, "height": 480})
+        page.goto(f"http://127.0.0.1:{station.cfg.kiosk.port}/")  # type: ignore[union-attr]
+        assert page.locator("#activated").inner_text() == "2"
+        assert page.locator("#rejected").inner_text() == "1"
+        assert page.locator("#verdict").evaluate("e => getComputedStyle(e).backgroundColor") == RED
+        assert "Cá thát lát rút xương" in page.locator("#product").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "activation-refused.png"))
+        # a new batch: counters start again for it
+        page.fill("#new-lot", "L2")
+        page.click("form.lot button")
+        assert page.locator("#lot").inner_text() == "L2"
+        assert page.locator("#activated").inner_text() == "0"
+        page.goto(f"http://127.0.0.1:{station.cfg.kiosk.port}/?lang=en")  # type: ignore[union-attr]
+        assert "Activated" in page.locator(".count").first.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "activation-new-lot-en.png"))
         assert station.cfg.product is not None and station.cfg.product.lot == "L2"
     finally:
         station.stop()

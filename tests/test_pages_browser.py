@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.web_fixtures import *  # noqa: F403
 from tests.web_fixtures import GTIN, LOT, LiveHub, Story
@@ -29,16 +29,6 @@ VERDICTS = {
     "clone_many": ("clone", RED, "Cảnh báo: tem này có thể là tem sao chép", "Warning: this stamp may be a copy"),
     "forged": ("not_tem", RED, "Không phải tem Tem", "Not a Tem stamp"),
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
 from hub.broker import free_port
@@ -21,16 +20,6 @@ from tests.conftest import GTIN, HUB_PASSWORD, World, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 GREEN, AMBER, RED, GREY = "rgb(20, 108, 46)", "rgb(138, 75, 0)", "rgb(176, 0, 32)", "rgb(85, 85, 85)"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield b
-        b.close()
 
 
 def _setup_states(world: World) -> dict[str, str]:

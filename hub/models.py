@@ -80,6 +80,7 @@ class Station(Base):
     province: Mapped[str] = mapped_column(String(100), default="", server_default="")
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    software: Mapped[str | None] = mapped_column(String(60))  # what the station says it runs (0004)
 
 
 class Stamp(Base):
@@ -269,6 +270,15 @@ class StampBlock(Base):
     station_id: Mapped[str | None] = mapped_column(String(32))  # allocated to
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     issued_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class HubSetting(Base):
+    """A setting an admin edits in the console (the SMTP server for alert mail); never a secret (0004)."""
+    __tablename__ = "hub_setting"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80), default="")
 
 
 class DiaryRevision(Base):

@@ -291,3 +291,17 @@ class DiaryRevision(Base):
     replaced_by: Mapped[str] = mapped_column(String(80), default="")
     change: Mapped[str] = mapped_column(String(10))  # edit|delete
     old: Mapped[dict[str, Any]]
+
+
+class EnrolmentCode(Base):
+    """A station's pending one-time enrolment code (hub.enrol), shared by every web node: only
+    the code's SHA-256 is kept, one code per station, deleted when used or replaced (0005)."""
+    __tablename__ = "enrolment_code"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), unique=True)
+    mqtt_host: Mapped[str] = mapped_column(String(253))
+    mqtt_port: Mapped[int] = mapped_column(Integer)
+    ca_pem: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(80), default="")

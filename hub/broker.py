@@ -31,6 +31,7 @@ topic write tem/v1/+/cfg
 pattern write tem/v1/%u/evt
 pattern write tem/v1/%u/state
 pattern write tem/v1/%u/tele
+pattern write tem/v1/%u/req
 pattern read tem/v1/%u/ack
 pattern read tem/v1/%u/cmd
 pattern read tem/v1/%u/cfg

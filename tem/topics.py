@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 
 PREFIX = "tem/v1"
-KINDS = ("evt", "ack", "state", "tele", "cmd", "cfg")
+# req: a scan station's question to the hub (a stamp its cache cannot judge); the answer
+# comes back as a command.
+KINDS = ("evt", "ack", "state", "tele", "cmd", "cfg", "req")
 STATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 # Ingestors share event and telemetry traffic; clean sessions, see DESIGN.md.
 SHARED_GROUP = "ingest"

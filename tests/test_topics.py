@@ -12,7 +12,7 @@ stations = st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}", fullmatch=True)
 
 def test_topic_names_follow_the_wire_protocol():
     assert topic("kynhu-line-1", "evt") == "tem/v1/kynhu-line-1/evt"
-    assert [topic("s1", k) for k in KINDS] == [f"tem/v1/s1/{k}" for k in ("evt", "ack", "state", "tele", "cmd", "cfg")]
+    assert [topic("s1", k) for k in KINDS] == [f"tem/v1/s1/{k}" for k in ("evt", "ack", "state", "tele", "cmd", "cfg", "req")]
     assert PREFIX == "tem/v1"
 
 

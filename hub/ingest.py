@@ -21,10 +21,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import Alert, Batch, Event, Product, Quarantine, Stamp, Station, TelemetrySample, aware, utcnow
 from hub.stamps import mint
@@ -39,13 +39,33 @@ CODES_BLOCK = 500
 CODES_RETRY = dt.timedelta(seconds=60)
 
 
-_EVENT_COLUMNS = ("id", "station_id", "seq", "type", "serial", "at", "received_at", "applied", "body")
+# PostgreSQL takes a batch as one JSON document: one parameter, no per-row or per-array
+# escaping in Python (psycopg quotes text arrays element by element with a regex).
 _PG_INSERT_EVENTS = text("""
     INSERT INTO event (id, station_id, seq, type, serial, at, received_at, applied, body)
-    SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:station_id AS varchar[]), CAST(:seq AS bigint[]),
-                         CAST(:type AS varchar[]), CAST(:serial AS varchar[]), CAST(:at AS timestamptz[]),
-                         CAST(:received_at AS timestamptz[]), CAST(:applied AS boolean[]), CAST(:body AS json[]))
+    SELECT id, station_id, seq, type, serial, at, received_at, true, body
+    FROM json_to_recordset(CAST(:rows AS json))
+         AS r(id varchar, station_id varchar, seq bigint, type varchar, serial varchar,
+              at timestamptz, received_at timestamptz, body json)
     ON CONFLICT (id) DO NOTHING RETURNING id""")
+# What an event can change on its stamp; written back in bulk after the batch is applied.
+_STAMP_UPDATE = ("id", "state", "gtin", "batch_id", "printed_at", "activated_at", "sold_at", "void_reason", "checks")
+_STAMP_COLUMNS = (Stamp.id, Stamp.serial, Stamp.state, Stamp.gtin, Stamp.batch_id, Stamp.printed_at,
+                  Stamp.activated_at, Stamp.sold_at, Stamp.void_reason, Stamp.checks)
+_PG_UPDATE_STAMPS = text("""
+    UPDATE stamp SET state = c.state, gtin = c.gtin, batch_id = c.batch_id, printed_at = c.printed_at,
+                     activated_at = c.activated_at, sold_at = c.sold_at, void_reason = c.void_reason,
+                     checks = c.checks
+    FROM json_to_recordset(CAST(:rows AS json))
+         AS c(id bigint, state varchar, gtin varchar, batch_id integer, printed_at timestamptz,
+              activated_at timestamptz, sold_at timestamptz, void_reason varchar, checks integer)
+    WHERE stamp.id = c.id""")
+_UPDATE_STAMP = (update(Stamp.__table__).where(Stamp.__table__.c.id == bindparam("b_id"))
+                 .values({k: bindparam("b_" + k) for k in _STAMP_UPDATE if k != "id"}))
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=dt.datetime.isoformat, ensure_ascii=False)
 
 
 @dataclass
@@ -156,14 +176,14 @@ class Applier:
         out.commands.append((station.id, messages.Command(name="add_codes", args={"gtin": gtin, "serials": serials})))
 
     def _apply_events(self, s: Session, events: list[Any], out: Outcome) -> None:
+        events = sorted(events, key=lambda e: str(e.id))  # one lock order across ingestors
+        received = utcnow()
         rows = [{"id": str(e.id), "station_id": e.station, "seq": e.seq, "type": e.type,
-                 "serial": getattr(e, "serial", None), "at": e.at, "received_at": utcnow(),
-                 "applied": True, "body": e.model_dump(mode="json", exclude_none=True)}
-                for e in sorted(events, key=lambda e: str(e.id))]  # one lock order across ingestors
-        if s.get_bind().dialect.name == "postgresql":
-            # One statement for the whole batch: each column goes as one array.
-            inserted = set(s.scalars(_PG_INSERT_EVENTS, {
-                col: [json.dumps(r[col]) if col == "body" else r[col] for r in rows] for col in _EVENT_COLUMNS}))
+                 "serial": getattr(e, "serial", None), "at": e.at, "received_at": received,
+                 "body": e.model_dump(mode="json", exclude_none=True)} for e in events]
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
+            inserted = set(s.scalars(_PG_INSERT_EVENTS, {"rows": _json(rows)}))
         else:
             ins = sqlite.insert(Event).on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)
             inserted = set(s.scalars(ins, rows))
@@ -172,24 +192,35 @@ class Applier:
         out.duplicates += len(events) - len(inserted)
         fresh = sorted((e for e in events if str(e.id) in inserted), key=lambda e: (e.station, e.seq))
         out.new_events += len(fresh)
-        serials = sorted({e.serial for e in fresh if hasattr(e, "serial") and e.serial})
-        stamps = {st.serial: st for st in s.scalars(
-            select(Stamp).where(Stamp.serial.in_(serials)).order_by(Stamp.serial)
-            .options(selectinload(Stamp.batch)).with_for_update())} if serials else {}
-        batches: dict[tuple[str | None, str], Batch | None] = {}
+        serials = sorted({e.serial for e in fresh if getattr(e, "serial", None)})
+        stamps = {r["serial"]: dict(r) for r in s.execute(
+            select(*_STAMP_COLUMNS, Batch.lot).outerjoin(Batch, Stamp.batch_id == Batch.id)
+            .where(Stamp.serial.in_(serials)).order_by(Stamp.serial).with_for_update(of=Stamp)).mappings()
+        } if serials else {}
+        batches: dict[tuple[str | None, str], tuple[int, str, str] | None] = {}
+        changed: dict[str, dict[str, Any]] = {}
         refusals: dict[str, str] = {}
         for e in fresh:
-            reason = self._apply_one(s, e, stamps, batches)
+            reason = self._apply_one(s, e, stamps, batches, changed)
             if reason:
                 refusals[str(e.id)] = reason
+        if changed:
+            values = [{k: row[k] for k in _STAMP_UPDATE} for row in changed.values()]
+            if postgres:
+                s.execute(_PG_UPDATE_STAMPS, {"rows": _json(values)})
+            else:
+                s.execute(_UPDATE_STAMP, [{"b_" + k: v for k, v in row.items()} for row in values])
         if refusals:
             out.refused += len(refusals)
             for event_id, reason in refusals.items():
                 s.execute(Event.__table__.update().where(Event.id == event_id)
                           .values(applied=False, refusal=reason[:300]))
 
-    def _apply_one(self, s: Session, e: Any, stamps: dict[str, Stamp],
-                   batches: dict[tuple[str | None, str], Batch | None]) -> str | None:
+    def _apply_one(self, s: Session, e: Any, stamps: dict[str, dict[str, Any]],
+                   batches: dict[tuple[str | None, str], tuple[int, str, str] | None],
+                   changed: dict[str, dict[str, Any]]) -> str | None:
+        """Apply one fresh event to its stamp's row (a plain dict, written back in bulk);
+        returns the refusal reason, if any."""
         if e.type == "alert":
             s.add(Alert(kind=e.code, station_id=e.station, serial=e.serial, message=e.message))
             return None
@@ -203,42 +234,42 @@ class Applier:
             s.add(Alert(kind="unknown_stamp", station_id=e.station, serial=e.serial,
                         message=f"{e.type} of an unknown stamp at station {e.station}"))
             return reason
-        if e.gtin and stamp.gtin and e.gtin != stamp.gtin:
-            reason = f"serial {e.serial} belongs to GTIN {stamp.gtin}, not {e.gtin}"
+        if e.gtin and stamp["gtin"] and e.gtin != stamp["gtin"]:
+            reason = f"serial {e.serial} belongs to GTIN {stamp['gtin']}, not {e.gtin}"
             s.add(Alert(kind="wrong_product", station_id=e.station, serial=e.serial, message=reason))
             return reason
         batch = None
         if e.type == "activated":
-            gtin = e.gtin or stamp.gtin
+            gtin = e.gtin or stamp["gtin"]
             if (gtin, e.lot) not in batches:
-                batches[gtin, e.lot] = s.scalars(select(Batch).join(Product).options(selectinload(Batch.product))
-                                                 .where(Product.gtin == gtin, Batch.lot == e.lot)).first()
+                batches[gtin, e.lot] = s.execute(
+                    select(Batch.id, Batch.lot, Product.gtin).join(Product)
+                    .where(Product.gtin == gtin, Batch.lot == e.lot)).first()
             batch = batches[gtin, e.lot]
             if batch is None:
                 reason = f"batch {e.lot} of product {gtin} is not registered"
                 s.add(Alert(kind="unknown_batch", station_id=e.station, serial=e.serial, message=reason))
                 return reason
-        result = lifecycle.apply(
-            lifecycle.State(stamp.state), e.type,
-            stamp_batch=stamp.batch.lot if stamp.batch else None,
-            event_batch=batch.lot if batch else None)
+        result = lifecycle.apply(lifecycle.State(stamp["state"]), e.type,
+                                 stamp_batch=stamp["lot"], event_batch=batch[1] if batch else None)
         if not result.ok:
             s.add(Alert(kind="illegal_transition", station_id=e.station, serial=e.serial,
                         message=f"{e.type} refused: {result.reason}"))
             return result.reason
-        stamp.state = result.state.value
-        if e.type == "printed" and stamp.printed_at is None:
-            stamp.printed_at = e.at
+        stamp["state"] = result.state.value
+        if e.type == "printed" and stamp["printed_at"] is None:
+            stamp["printed_at"] = e.at
         elif e.type == "activated" and result.changed:
-            stamp.activated_at = e.at
-            stamp.batch_id = batch.id  # type: ignore[union-attr]
-            stamp.gtin = stamp.gtin or batch.product.gtin  # type: ignore[union-attr]
+            stamp["activated_at"] = e.at
+            stamp["batch_id"], stamp["lot"], product_gtin = batch  # type: ignore[misc]
+            stamp["gtin"] = stamp["gtin"] or product_gtin
         elif e.type == "sold":
-            stamp.sold_at = e.at
+            stamp["sold_at"] = e.at
         elif e.type == "voided":
-            stamp.void_reason = e.reason
+            stamp["void_reason"] = e.reason
         elif e.type == "checked":
-            stamp.checks += 1
+            stamp["checks"] += 1
+        changed[e.serial] = stamp
         return None
 
 

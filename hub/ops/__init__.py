@@ -331,6 +331,31 @@ def station_config(station_id: str) -> Any:
     return redirect(url_for(".station_page", station_id=st.id))
 
 
+@bp.route("/stations/<station_id>/enrol", methods=["GET", "POST"])
+@roles_required("admin")
+def station_enrol(station_id: str) -> Any:
+    """A one-time enrolment code for the station, shown on this page only (never stored)."""
+    from hub import enrol
+    s = db()
+    st = _scoped_station(s, station_id)
+    if request.method == "GET":  # a language switch or a reload: codes are made by POST only
+        return redirect(url_for(".station_page", station_id=st.id))
+    host, port, ca_file = current_app.extensions["tem.settings"].station_broker
+    try:
+        ca_pem = ca_file.read_text() if ca_file else None
+    except OSError as exc:
+        flash(_("Cannot read the broker CA certificate (TEM_STATION_TLS_CA): %(why)s", why=exc.strerror), "error")
+        return redirect(url_for(".station_page", station_id=st.id))
+    code, expires = enrol.issue(s, st, mqtt_host=host, mqtt_port=port, ca_pem=ca_pem, by=current_user.username)
+    audit("enrolment_code", "station", st.id, cooperative_id=st.cooperative_id, expires=expires.isoformat())
+    s.commit()
+    response = current_app.make_response(render_template(
+        "ops/enrol_code.html", st=st, code=code, expires=expires, hub=request.url_root.rstrip("/"),
+        mqtt_host=host, mqtt_port=port))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # -- cooperatives -------------------------------------------------------------------------------
 
 @bp.route("/cooperatives", methods=["GET", "POST"])
@@ -817,6 +842,55 @@ def reports_epcis() -> Any:
                     headers={"Content-Disposition": 'attachment; filename="tem-epcis.jsonld"'})
 
 
+# -- settings -----------------------------------------------------------------------------------
+
+def _instance():  # type: ignore[no-untyped-def]
+    from pathlib import Path
+    return Path(current_app.instance_path)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@roles_required("admin")
+def settings_page() -> Any:
+    """Alert e-mail: the SMTP server, sender and recipients; the password goes to the instance directory."""
+    import os
+
+    from hub.ops import mail
+    s = db()
+    if request.method == "POST":
+        try:
+            smtp = mail.parse_form(request.form)
+        except mail.Invalid as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".settings_page"))
+        mail.save(s, smtp, current_user.username)
+        secret = request.form.get("password", "")
+        if secret or request.form.get("forget_password"):
+            mail.store_password(_instance(), secret)
+        audit("update", "setting", mail.SETTING, **smtp.as_json(), password_changed=bool(
+            secret or request.form.get("forget_password")))
+        s.commit()
+        flash(_("Alert e-mail settings saved.") if smtp.enabled else _("Alert e-mail is off."))
+        return redirect(url_for(".settings_page"))
+    password_from = ("env" if os.environ.get(mail.PASSWORD_ENV) else
+                     "file" if mail.password(_instance()) else None)
+    return render_template("ops/settings.html", smtp=mail.load(s), password_from=password_from,
+                           password_env=mail.PASSWORD_ENV, single=mail.MAIL_SINGLE, per_hour=mail.MAIL_PER_HOUR)
+
+
+@bp.route("/settings/test-mail", methods=["POST"])
+@roles_required("admin")
+def settings_test_mail() -> Any:
+    from hub.ops import mail
+    smtp = mail.load(db())
+    try:
+        mail.send(smtp, mail.password(_instance()), [mail.test_mail(smtp, current_user.username)])
+        flash(_("Test e-mail sent to %(to)s.", to=", ".join(smtp.recipients)))
+    except mail.MailError as exc:
+        flash(_("The test e-mail was not sent: %(why)s", why=str(exc)), "error")
+    return redirect(url_for(".settings_page"))
+
+
 @bp.route("/audit")
 @roles_required("admin")
 def audit_log() -> Any:
@@ -828,9 +902,11 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     # Photos are the only uploads; anything larger is refused before a byte is stored.
     every = float(app.config.get("TEM_WATCH_S", 0 if app.testing else 15))
     if every > 0:  # the hub-side liveness timer (hub.ops.watch); 0 turns it off
+        from hub.ops.mail import Mailer
         from hub.ops.watch import Watcher
-        watcher = Watcher(app.extensions["tem.sessions"], every, _interval_for(app),
-                          webhook=app.config.get("TEM_ALERT_WEBHOOK") or None)
+        sessions = app.extensions["tem.sessions"]
+        watcher = Watcher(sessions, every, _interval_for(app), webhook=app.config.get("TEM_ALERT_WEBHOOK") or None,
+                          mailer=Mailer(sessions, app.extensions["tem.settings"].instance))
         watcher.thread.start()
         app.extensions["tem.watcher"] = watcher
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is "no limit"

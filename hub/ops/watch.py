@@ -7,12 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import Alert, Station, aware, utcnow
 from hub.ops.registry import liveness
+
+if TYPE_CHECKING:
+    from hub.ops.mail import Mailer
 
 log = logging.getLogger(__name__)
 OFFLINE_GRACE_S = 60  # a reboot is not an incident
@@ -80,11 +84,13 @@ def post_webhook(url: str, alert: Alert, timeout: float = 5) -> None:
 
 class Watcher:
     """Runs `sweep` every `every_s` seconds and, with a webhook URL, posts every new alert
-    (the sweep's and the ingestor's: clones, unknown stamps, paper out) to it once."""
+    (the sweep's and the ingestor's: clones, unknown stamps, paper out) to it once; with a
+    mailer (hub.ops.mail), mails them as the console's SMTP setting says."""
 
     def __init__(self, sessions: sessionmaker[Session], every_s: float, interval_s: float,
-                 webhook: str | None = None):
+                 webhook: str | None = None, mailer: "Mailer | None" = None):
         self.sessions, self.every_s, self.interval_s, self.webhook = sessions, every_s, interval_s, webhook
+        self.mailer = mailer
         self._stop = threading.Event()
         self._last_id: int | None = None
         self.thread = threading.Thread(target=self.run, name="tem-watch", daemon=True)
@@ -96,8 +102,17 @@ class Watcher:
                     sweep(s, self.interval_s)
                 if self.webhook:
                     self.notify()
+                if self.mailer:
+                    self._mail()
             except Exception:  # a database hiccup must not end the timer
                 log.exception("liveness sweep failed")
+
+    def _mail(self) -> None:
+        from hub.ops.mail import MailError
+        try:
+            self.mailer.notify()  # type: ignore[union-attr]
+        except MailError as exc:
+            log.warning("alert mail not sent, will retry: %s", exc)
 
     def notify(self) -> int:
         from sqlalchemy import func

@@ -214,26 +214,30 @@ def _audit_row(action: str, target_type: str, target_id: object, **detail: objec
 
 @admin.command("enrol")
 @click.argument("station_id")
-@click.option("--mqtt-host", required=True, help="broker host name the station connects to")
-@click.option("--mqtt-port", default=8883, type=int, show_default=True)
+@click.option("--mqtt-host", help="broker host name the station connects to [default: TEM_STATION_MQTT_HOST, "
+                                  "else the public host]")
+@click.option("--mqtt-port", type=int, help="[default: TEM_STATION_MQTT_PORT, else 8883]")
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CA certificate the station should trust for the broker")
-def enrol(station_id: str, mqtt_host: str, mqtt_port: int, ca_file: Path | None) -> None:
+              help="CA certificate the station should trust for the broker [default: TEM_STATION_TLS_CA]")
+def enrol(station_id: str, mqtt_host: str | None, mqtt_port: int | None, ca_file: Path | None) -> None:
     """Give a registered station a new broker password and print a one-time enrolment code
-    (24 h) for `python -m station.enrol CODE --hub URL`."""
-    from hub.broker import hash_password, new_secret
-    from hub.enrol import EnrolStore
+    (24 h) for `tem-station enrol CODE --hub URL` (the console's station page does the same)."""
+    from hub.enrol import issue
     from hub.models import Station
     s = _settings()
-    password = new_secret()
+    host, port, ca = s.station_broker
+    ca_file = ca_file or ca
     with hubdb.sessions(hubdb.make_engine(s.database_url))() as session, session.begin():
         station = session.get(Station, station_id)
         if station is None:
             raise click.ClickException(f"no station {station_id}: `tem admin add-station` first")
-        station.broker_hash = hash_password(password)
-    code = EnrolStore(s.instance).issue({
-        "station_id": station_id, "username": station_id, "password": password, "mqtt_host": mqtt_host,
-        "mqtt_port": mqtt_port, "ca_pem": ca_file.read_text() if ca_file else None})
+        try:
+            ca_pem = ca_file.read_text() if ca_file else None
+        except OSError as exc:
+            raise click.ClickException(f"cannot read the CA certificate: {exc}") from None
+        code, expires = issue(session, station, mqtt_host=mqtt_host or host, mqtt_port=mqtt_port or port,
+                              ca_pem=ca_pem, by="cli")
+        session.add(_audit_row("enrolment_code", "station", station_id, expires=expires.isoformat()))
     click.echo(f"enrolment code for {station_id} (valid 24 h, once): {code}")
     click.echo("Reload the broker (SIGHUP `tem broker`, or broker-config + HUP) so it accepts the new password.")
 

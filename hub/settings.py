@@ -49,5 +49,14 @@ class Settings:
         return os.environ.get("SECRET_KEY") or secret_file(self.instance / "flask.secret")
 
     @property
+    def station_broker(self) -> tuple[str, int, Path | None]:
+        """Where stations reach the broker, for enrolment: TEM_STATION_MQTT_HOST (default: the
+        public host), TEM_STATION_MQTT_PORT (default 8883) and the CA file they should trust,
+        TEM_STATION_TLS_CA (unset: none)."""
+        host = os.environ.get("TEM_STATION_MQTT_HOST") or self.public_host.split(":")[0]
+        ca = os.environ.get("TEM_STATION_TLS_CA")
+        return host, int(os.environ.get("TEM_STATION_MQTT_PORT") or 8883), Path(ca) if ca else None
+
+    @property
     def broker_dir(self) -> Path:
         return self.instance / "broker"

@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from station import config as station_config
 
@@ -55,8 +56,6 @@ def _decode(paths: list[str]) -> int:
 
 
 def _sheet(path: str, count: int, out: str, template: str | None) -> int:
-    from pathlib import Path
-
     from station.sheets import print_sheet
     try:
         cfg = station_config.load(path)
@@ -76,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the station")
     p.add_argument("config")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("enrol", help="fetch this station's broker identity from the hub with a one-time code")
+    p.add_argument("code", help="the enrolment code from the operator console, e.g. 7Q2M-K9XD-4HTA")
+    p.add_argument("--hub", required=True, help="the hub's web address, e.g. https://tem.example.vn")
+    p.add_argument("--data-dir", type=Path, default=Path("/var/lib/tem-station"))
+    p.add_argument("--ca-out", type=Path, default=Path("/etc/tem-station/ca.crt"))
     p = sub.add_parser("decode", help="print the Tem stamps read from photos")
     p.add_argument("photos", nargs="+")
     sub.add_parser("schema", help="print the config JSON schema")
@@ -91,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.files)
     if args.cmd == "run":
         return _run(args.config)
+    if args.cmd == "enrol":
+        from station.enrol import enrol
+        print(enrol(args.hub, args.code, args.data_dir, args.ca_out))
+        return 0
     if args.cmd == "decode":
         return _decode(args.photos)
     if args.cmd == "sheet":

@@ -1,14 +1,12 @@
-"""Fetch this station's identity from the hub with a one-time enrolment code:
-    python -m station.enrol CODE --hub https://tem.example.vn [--data-dir /var/lib/tem-station]
-        [--ca-out /etc/tem-station/ca.crt]
-Writes the broker password to DATA_DIR/mqtt.secret (0600) and the broker's CA, and prints
-the [mqtt] section for station.toml."""
+"""Fetch this station's identity from the hub with a one-time enrolment code
+(`tem-station enrol CODE --hub https://tem.example.vn`, see station/cli.py): the broker
+password goes to DATA_DIR/mqtt.secret (0600, owned like DATA_DIR, so running it as root
+leaves a file the service's user can read), the broker's CA to CA_OUT, and the [mqtt]
+lines for station.toml come back to print."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +25,8 @@ def fetch(hub: str, code: str, timeout: float = 20) -> dict[str, Any]:
         except ValueError:
             reason = ""
         raise SystemExit(f"the hub refused the code ({exc.code}): {reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SystemExit(f"cannot reach the hub at {hub}: {getattr(exc, 'reason', exc)}") from None
 
 
 def write_identity(identity: dict[str, Any], data_dir: Path, ca_out: Path) -> str:
@@ -35,6 +35,9 @@ def write_identity(identity: dict[str, Any], data_dir: Path, ca_out: Path) -> st
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(identity["password"])
+    if os.geteuid() == 0:
+        owner = data_dir.stat()
+        os.chown(secret, owner.st_uid, owner.st_gid)
     lines = [f'station_id = "{identity["station_id"]}"', "[mqtt]", f'host = "{identity["mqtt_host"]}"',
              f'port = {int(identity["mqtt_port"])}']
     if identity.get("ca_pem"):
@@ -44,19 +47,9 @@ def write_identity(identity: dict[str, Any], data_dir: Path, ca_out: Path) -> st
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tem-station enrol", description=__doc__.split("\n")[0])
-    ap.add_argument("code")
-    ap.add_argument("--hub", required=True, help="the hub's web address")
-    ap.add_argument("--data-dir", type=Path, default=Path("/var/lib/tem-station"))
-    ap.add_argument("--ca-out", type=Path, default=Path("/etc/tem-station/ca.crt"))
-    args = ap.parse_args(argv)
-    identity = fetch(args.hub, args.code)
-    snippet = write_identity(identity, args.data_dir, args.ca_out)
-    print(f"enrolled as {identity['station_id']}; broker password in {args.data_dir / 'mqtt.secret'}")
-    print("put these lines into station.toml:\n" + snippet)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def enrol(hub: str, code: str, data_dir: Path, ca_out: Path) -> str:
+    """Trade the code for the identity and write it; returns what to tell the person."""
+    identity = fetch(hub, code)
+    snippet = write_identity(identity, data_dir, ca_out)
+    return (f"enrolled as {identity['station_id']}; broker password in {data_dir / 'mqtt.secret'}\n"
+            f"put these lines into station.toml:\n{snippet}")

@@ -331,15 +331,13 @@ def station_config(station_id: str) -> Any:
     return redirect(url_for(".station_page", station_id=st.id))
 
 
-@bp.route("/stations/<station_id>/enrol", methods=["GET", "POST"])
+@bp.route("/stations/<station_id>/enrol", methods=["POST"])
 @roles_required("admin")
 def station_enrol(station_id: str) -> Any:
     """A one-time enrolment code for the station, shown on this page only (never stored)."""
     from hub import enrol
     s = db()
     st = _scoped_station(s, station_id)
-    if request.method == "GET":  # a language switch or a reload: codes are made by POST only
-        return redirect(url_for(".station_page", station_id=st.id))
     host, port, ca_file = current_app.extensions["tem.settings"].station_broker
     try:
         ca_pem = ca_file.read_text() if ca_file else None

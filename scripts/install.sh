@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything Tem needs on a fresh Debian machine (run as root, or with sudo):
-# Debian packages, then a virtualenv in .venv with Tem and its pinned dependencies.
+# Debian packages (docker-compose: `config` validates docker-compose.yml in the tests, no
+# engine needed), then a virtualenv in .venv with Tem and its pinned dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-APT_PACKAGES="mosquitto mosquitto-clients libzbar0 fonts-dejavu-core chromium postgresql-client poppler-utils openssl systemd"
+APT_PACKAGES="mosquitto mosquitto-clients libzbar0 fonts-dejavu-core chromium postgresql-client poppler-utils openssl systemd docker-compose"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -40,17 +40,67 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def docker_compose_works() -> bool:
-    if not shutil.which("docker"):
-        return False
-    return subprocess.run(["docker", "compose", "version"], check=False, capture_output=True).returncode == 0
+def compose_command() -> list[str]:
+    """`docker compose` when the client has the plugin, else Debian's docker-compose 1.29
+    (scripts/install.sh installs it); neither needs a Docker engine for `config`."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], check=False,
+                                                 capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor docker-compose is installed: run scripts/install.sh")
 
 
-@pytest.mark.skipif(not docker_compose_works(), reason="this docker client has no compose plugin")
-def test_docker_compose_accepts_the_file_with_the_example_env() -> None:
-    r = subprocess.run(["docker", "compose", "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE), "config", "-q"],
-                       capture_output=True, text=True, cwd=ROOT, check=False)
+def compose_config() -> tuple[dict, str]:
+    """The file as Compose resolves it with the .env.example values (and nothing from this
+    process's environment, which would otherwise win over the env file)."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    r = subprocess.run([*compose_command(), "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE), "config"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, check=False)
     assert r.returncode == 0, r.stderr
+    return yaml.safe_load(r.stdout), r.stderr
+
+
+def _mounts(service: dict) -> list[str]:
+    """source:target of each volume, in either client's output form."""
+    out = []
+    for v in service.get("volumes", []):
+        out.append(f"{v['source']}:{v['target']}" if isinstance(v, dict) else ":".join(v.split(":")[:2]))
+    return out
+
+
+def test_docker_compose_accepts_the_file_with_the_example_env() -> None:
+    resolved, warnings = compose_config()
+    assert "is not set" not in warnings, warnings  # every variable has a value in .env.example
+    services = resolved["services"]
+    env = env_example()
+    # The whole topology, every long-running service with a health check;
+    assert set(services) == LONG_RUNNING | ONE_SHOT
+    for name in LONG_RUNNING:
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+    # two ingestors, identical, so the broker shares one subscription between them;
+    ingest = [services[f"ingest-{i}"] for i in (1, 2)]
+    assert ingest[0]["command"] == ingest[1]["command"] == ["tem", "ingest"]
+    assert ingest[0]["environment"] == ingest[1]["environment"]
+    assert ingest[0]["environment"]["MQTT_URL"] == "mqtt://mosquitto:1883"
+    # migrations in one one-shot job, which the hub and the ingestors wait for;
+    upgrades = [n for n, s in services.items() if "upgrade" in (s.get("command") or [])]
+    assert upgrades == ["migrate"] and services["migrate"]["restart"] == "no"
+    for name in ("hub", "ingest-1", "ingest-2"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # named volumes for the database, the instance directory and the CA;
+    assert {"pgdata", "instance", "certs"} <= set(resolved["volumes"])
+    assert "pgdata:/var/lib/postgresql/data" in _mounts(services["db"])
+    assert "certs:/certs" in _mounts(services["broker-config"]) and "certs:/certs" in _mounts(services["hub"])
+    # the broker's TLS listener on the published port, and what enrolment codes hand stations.
+    ports = [(int(p["published"]), int(p["target"])) for p in services["mosquitto"]["ports"]]
+    assert ports == [(int(env["TEM_MQTTS_PORT"]), 8883)]
+    broker_env = services["broker-config"]["environment"]
+    assert (broker_env["TEM_BROKER_PORT"], broker_env["TEM_BROKER_TLS_DIR"]) == ("8883", "/certs")
+    hub_env = services["hub"]["environment"]
+    assert (hub_env["TEM_STATION_MQTT_HOST"], str(hub_env["TEM_STATION_MQTT_PORT"]),
+            hub_env["TEM_STATION_TLS_CA"]) == (env["TEM_BROKER_HOSTNAME"], env["TEM_MQTTS_PORT"], "/certs/ca.crt")
+    assert hub_env["DATABASE_URL"] == env["DATABASE_URL"]
 
 
 def test_compose_has_every_service_of_the_topology() -> None:

@@ -2,10 +2,14 @@
 printed → ADD/encoding/encoded, activated → ADD/commissioning/active (lot in ILMD),
 checked → OBSERVE/inspecting, inspected → OBSERVE/inspecting/(non_)conformant,
 sold → OBSERVE/retail_selling/retail_sold, voided → DELETE/decommissioning/inactive
-(recalled, stolen where that is the reason). Refused events are not exported."""
+(recalled, stolen where that is the reason). Refused events are not exported.
+`problems` checks a document against GS1's published EPCIS 2.0 JSON schema (hub/schemas)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -75,3 +79,23 @@ def document(s: Session, host: str, *, batch_id: int | None = None, start: dt.da
         "creationDate": utcnow().isoformat().replace("+00:00", "Z"),
         "epcisBody": {"eventList": events},
     }
+
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "epcis-json-schema.json"
+
+
+@functools.cache
+def _validator():  # type: ignore[no-untyped-def]
+    import jsonschema
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def problems(doc: dict[str, Any], at_most: int = 20) -> list[str]:
+    """Where `doc` breaks GS1's published EPCIS 2.0 JSON schema (hub/schemas): empty when it conforms."""
+    out = []
+    for err in _validator().iter_errors(doc):
+        out.append(f"{'/'.join(str(p) for p in err.absolute_path) or '(document)'}: {err.message}")
+        if len(out) >= at_most:
+            break
+    return out

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from hub import db as hubdb
+from hub import epcis
 from hub.ingest import Applier, Incoming
 from hub.models import StampBlock
 from hub.ops import registry
@@ -108,6 +109,7 @@ def test_epcis_export_maps_events_onto_cbv(ops_app: Flask, story: Seeded, consol
     r = console("inspector").get(f"/ops/reports/epcis?batch={story.a.batch_id}")
     assert r.status_code == 200 and r.mimetype == "application/ld+json"
     doc = r.get_json(force=True)
+    assert epcis.problems(doc) == []  # GS1's published EPCIS 2.0 JSON schema (hub/schemas)
     assert doc["type"] == "EPCISDocument" and doc["schemaVersion"] == "2.0"
     assert doc["@context"] == ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
     events = doc["epcisBody"]["eventList"]
@@ -125,6 +127,7 @@ def test_epcis_export_maps_events_onto_cbv(ops_app: Flask, story: Seeded, consol
 
 def test_epcis_for_a_date_range_includes_voids_as_decommissioning(ops_app: Flask, story: Seeded, console) -> None:  # type: ignore[no-untyped-def]
     doc = console("admin").get("/ops/reports/epcis?start=2026-11-22&end=2026-11-22").get_json(force=True)
+    assert epcis.problems(doc) == []
     events = doc["epcisBody"]["eventList"]
     assert [(e["action"], e["bizStep"], e["disposition"]) for e in events] == [
         ("DELETE", "decommissioning", "recalled")]
@@ -134,4 +137,40 @@ def test_a_manager_cannot_export_another_cooperatives_batch(ops_app: Flask, stor
     mgr = console("mgr_b")
     assert mgr.get(f"/ops/reports/epcis?batch={story.a.batch_id}").status_code == 404
     doc = mgr.get("/ops/reports/epcis").get_json(force=True)
+    assert epcis.problems(doc) == [] and doc["epcisBody"]["eventList"]
     assert all(story.a.gtin not in e["epcList"][0] for e in doc["epcisBody"]["eventList"])
+
+
+def _every_kind_of_event() -> list[dict]:  # type: ignore[type-arg]
+    from hub.models import Event
+    at = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.timezone.utc)
+    bodies = [("printed", {}), ("activated", {"lot": "L1"}), ("checked", {}), ("inspected", {"result": "conformant"}),
+              ("inspected", {"result": "non_conformant"}), ("sold", {}), ("voided", {"reason": "recalled"}),
+              ("voided", {"reason": "stolen"}), ("voided", {"reason": "damaged"})]
+    return [epcis.object_event(Event(id=str(uuid.uuid4()), station_id="pr-a", seq=i + 1, type=kind,
+                                     serial="A000000100000007", at=at, body=body), "08938505971018", "L1", "tem.vn")
+            for i, (kind, body) in enumerate(bodies)]
+
+
+def test_every_event_the_export_makes_conforms_to_the_epcis_schema() -> None:
+    events = _every_kind_of_event()
+    doc = {"@context": [epcis.CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+           "creationDate": "2026-11-23T10:00:00Z", "epcisBody": {"eventList": events}}
+    assert epcis.problems(doc) == []
+
+
+@pytest.mark.parametrize("breakage,where", [
+    (lambda d: d.pop("creationDate"), "creationDate"),
+    (lambda d: d["epcisBody"]["eventList"][0].update(action="ADDED"), "action"),
+    (lambda d: d["epcisBody"]["eventList"][0].pop("eventTime"), "eventTime"),
+    (lambda d: d["epcisBody"]["eventList"][0].update(eventTimeZoneOffset="7 hours"), "eventTimeZoneOffset"),
+    (lambda d: d["epcisBody"]["eventList"][0].update(epcList="not a list"), "epcList"),
+    (lambda d: d.update(schemaVersion=2), "schemaVersion"),
+])
+def test_a_broken_document_fails_the_schema(breakage, where: str) -> None:  # type: ignore[no-untyped-def]
+    doc = {"@context": [epcis.CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+           "creationDate": "2026-11-23T10:00:00Z", "epcisBody": {"eventList": _every_kind_of_event()[:1]}}
+    assert epcis.problems(doc) == []
+    breakage(doc)
+    found = epcis.problems(doc)
+    assert found and any(where in p for p in found), found

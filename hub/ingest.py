@@ -21,7 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,8 +116,11 @@ class Applier:
                 senders.add(topics.split(m.topic)[0])
             except ValueError:
                 pass
-        stations = {st.id: st for st in s.scalars(select(Station).where(Station.id.in_(senders)))}
+        known = set(s.scalars(select(Station.id).where(Station.id.in_(senders))))
         events: list[Any] = []
+        status: dict[str, dict[str, Any]] = {}  # station -> columns to set; the batch's last message wins
+        samples: list[dict[str, Any]] = []
+        low_on_codes: set[str] = set()
 
         def quarantine(m: Incoming, station: str | None, reason: str, ack_to: str | None = None) -> None:
             s.add(Quarantine(topic=m.topic[:200], station_id=station, reason=reason, payload=_text(m.payload)))
@@ -132,8 +135,7 @@ class Applier:
             except ValueError as exc:
                 quarantine(m, None, str(exc))
                 continue
-            station = stations.get(sender)
-            if station is None:
+            if sender not in known:
                 quarantine(m, sender, f"unknown station {sender!r}: not registered on this hub")
                 continue
             try:
@@ -146,28 +148,37 @@ class Applier:
                     events.append(ev)
                 elif kind == "state":
                     st = messages.parse(messages.StateMessage, m.payload)
-                    station.online = st.state == "online"
-                    station.last_seen = utcnow()
+                    status.setdefault(sender, {}).update(online=st.state == "online", last_seen=utcnow())
+                    if st.software:  # the online message says what the station runs
+                        status[sender]["software"] = st.software[:60]
                 elif kind == "tele":
                     tele = messages.parse(messages.Telemetry, m.payload)
-                    station.online = True
-                    station.last_seen = utcnow()
-                    station.config_version = tele.config_version
                     body = tele.model_dump(mode="json", exclude_none=True)
-                    station.telemetry = body
-                    s.add(TelemetrySample(station_id=sender, at=tele.at, body=body))
-                    self._top_up(s, station, tele, out)
+                    status.setdefault(sender, {}).update(online=True, last_seen=utcnow(),
+                                                         config_version=tele.config_version, telemetry=body)
+                    samples.append({"station_id": sender, "at": tele.at, "body": body})
+                    if tele.codes_left is not None and tele.codes_left < CODES_LOW:
+                        low_on_codes.add(sender)
                 else:
                     quarantine(m, sender, f"stations do not publish on {kind!r} topics")
             except messages.MessageError as exc:
                 quarantine(m, sender, f"invalid {kind} message: {exc}", ack_to=sender if kind == "evt" else None)
+        if samples:
+            s.execute(insert(TelemetrySample), samples)
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for sid, columns in status.items():
+            shapes[tuple(sorted(columns))].append({"b_id": sid, **{"b_" + k: v for k, v in columns.items()}})
+        for shape, rows in shapes.items():
+            s.execute(update(Station.__table__).where(Station.__table__.c.id == bindparam("b_id"))
+                      .values({k: bindparam("b_" + k) for k in shape}), rows)
+        for sid in sorted(low_on_codes):
+            self._top_up(s, s.get(Station, sid), out)  # type: ignore[arg-type]
         if events:
             self._apply_events(s, events, out)
 
-    def _top_up(self, s: Session, station: Station, tele: messages.Telemetry, out: Outcome) -> None:
-        """Send a print station a new block of codes before it runs out."""
-        if (self.keyring is None or station.product_id is None or tele.codes_left is None
-                or tele.codes_left >= CODES_LOW
+    def _top_up(self, s: Session, station: Station, out: Outcome) -> None:
+        """Send a print station that reported fewer than CODES_LOW codes a new block."""
+        if (self.keyring is None or station.product_id is None
                 or (station.codes_sent_at and utcnow() - aware(station.codes_sent_at) < CODES_RETRY)):
             return
         gtin = s.get(Product, station.product_id).gtin  # type: ignore[union-attr]

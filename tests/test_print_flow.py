@@ -74,7 +74,9 @@ def test_out_of_paper_holds_the_job_says_what_to_do_and_prints_once_the_roll_is_
     wait_until(lambda: flow.status.state == "no_paper", what="no_paper status")
     assert flow.status.message == "Hết giấy: lắp cuộn nhãn mới"
     assert flow.lamp == "error"
-    assert [e["code"] for e in events(tmp_path, "alert")].count("printer_no_paper") == 1
+    # the status is shown first, the alert is written right after it
+    wait_until(lambda: [e["code"] for e in events(tmp_path, "alert")].count("printer_no_paper") == 1,
+               what="one printer_no_paper alert")
     wait_until(lambda: flow.codebook.count("queued") == 1, what="the job back in the queue")
     assert ql.pages == [] and not events(tmp_path, "printed")
     ql.load_roll((62, 29))  # the worker puts a new roll in; nobody touches the station

@@ -13,6 +13,9 @@ bin=${TEM_BIN:-$root/.venv/bin}
 export PATH="$bin:$PATH"
 sh "$root/deploy/gen-demo-ca.sh" "$TEM_BROKER_TLS_DIR"
 tem db upgrade
-TEM_STATION_MQTT_HOST=127.0.0.1 TEM_STATION_MQTT_PORT=$TEM_BROKER_PORT \
-    TEM_STATION_TLS_CA=$TEM_BROKER_TLS_DIR/ca.crt python "$root/deploy/demo_seed.py"
+# Where stations reach the broker: the demo seed writes it into their configs, and the
+# hub hands it out with enrolment codes.
+export TEM_STATION_MQTT_HOST=127.0.0.1 TEM_STATION_MQTT_PORT="$TEM_BROKER_PORT" \
+    TEM_STATION_TLS_CA="$TEM_BROKER_TLS_DIR/ca.crt"
+python "$root/deploy/demo_seed.py"
 exec honcho start -f "$root/Procfile" -d "$root" -e "$env_file"

@@ -88,8 +88,12 @@ def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int
 
 
 @main.command()
-def ingest() -> None:
-    """Take station messages off the broker into the database."""
+@click.option("--sync-period", type=float, default=60, envvar="TEM_SYNC_PERIOD_S", show_default=True,
+              help="seconds between the stamp changes sent to online scan stations (0: no automatic sync); "
+                   "one ingestor at a time syncs")
+def ingest(sync_period: float) -> None:
+    """Take station messages off the broker into the database; keep scan stations synced."""
+    from hub.autosync import AutoSync
     from hub.ingest import Ingestor
     from hub.keys import load_keyring
     s = _settings()
@@ -100,13 +104,24 @@ def ingest() -> None:
             log.info("stored %d new events, %d duplicates, %d quarantined, %d refused",
                      out.new_events, out.duplicates, out.quarantined, out.refused)
 
-    ing = Ingestor(hubdb.sessions(hubdb.make_engine(s.database_url)), s.mqtt_host, s.mqtt_port, "hub",
+    sessions = hubdb.sessions(hubdb.make_engine(s.database_url))
+    ing = Ingestor(sessions, s.mqtt_host, s.mqtt_port, "hub",
                    s.hub_mqtt_password, keyring=load_keyring(s.instance / "keys.json"), on_outcome=report)
-    signal.signal(signal.SIGTERM, lambda *_: ing.stop())
+    auto = None
+    if sync_period > 0:
+        auto = AutoSync(sessions, s.database_url, s.mqtt_host, s.mqtt_port, s.hub_mqtt_password, sync_period)
+        threading.Thread(target=auto.run, name="autosync", daemon=True).start()
+
+    def stop() -> None:
+        ing.stop()
+        if auto is not None:
+            auto.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop())
     try:
         ing.run()
     except KeyboardInterrupt:
-        ing.stop()
+        stop()
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """The demo: embedded broker, hub, ingestor and two simulated stations (a print
 line that prints PNG labels and activates them, and a market stall that reads
-those labels back and records checks), all as real processes."""
+those labels back and records checks), all as real processes. The ingestor keeps the
+stall's synced stamp states current (hub/autosync.py), here every 20 s."""
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,6 @@ from hub.auth import create_user
 from hub.models import Batch, Cooperative, Event, Product, Stamp, Station, User
 from hub.settings import Settings
 from hub.stations import broker_accounts, register
-from hub.sync import MqttPublisher, sync_stations
 
 GTIN = "08934567890120"
 LOT = "L" + dt.date.today().strftime("%Y%m%d")
@@ -112,6 +112,7 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
     broker_port = free_port()
     os.environ.update({"TEM_INSTANCE": str(data / "hub"), "TEM_BROKER_PORT": str(broker_port),
                        "TEM_PUBLIC_HOST": f"127.0.0.1:{web_port}"})
+    os.environ.setdefault("TEM_SYNC_PERIOD_S", "20")  # the ingestor syncs the stall this often
     os.environ.pop("MQTT_URL", None)
     settings = Settings.from_env()
     settings.instance.mkdir(parents=True, exist_ok=True)
@@ -139,8 +140,6 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     started = time.monotonic()
-    sessions = hubdb.sessions(hubdb.make_engine(settings.database_url))
-    synced_at = 0.0
     try:
         while not stop["now"] and (not seconds or time.monotonic() - started < seconds):
             time.sleep(5)
@@ -148,11 +147,6 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
                 if p.poll() is not None:
                     print(f"{name} stopped (exit {p.returncode}); see {logs / (name + '.log')}")
                     stop["now"] = True
-            if time.monotonic() - synced_at > 20:
-                # The stall judges offline from synced stamp states: keep it current.
-                with MqttPublisher(settings.mqtt_host, broker.port, settings.hub_mqtt_password) as publish:
-                    sync_stations(sessions, publish)
-                synced_at = time.monotonic()
             print(_summary(settings, f"http://127.0.0.1:{web_port}"), flush=True)
     except KeyboardInterrupt:
         pass

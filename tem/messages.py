@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tem import codes, gs1
 from tem.topics import STATION_ID
@@ -47,27 +47,29 @@ class _Event(Message):
     clock_synced: bool = Field(True, description="false when the station had no synchronised clock")
 
 
+def _serial(value: str) -> str:
+    try:
+        return codes.normalize(value)
+    except codes.CodeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _gtin(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return gs1.normalize_gtin(value)
+    except gs1.GS1Error as exc:
+        raise ValueError(str(exc)) from None
+
+
+Serial = Annotated[str, AfterValidator(_serial), Field(description="16-character stamp serial")]
+Gtin = Annotated[str | None, AfterValidator(_gtin), Field(description="GTIN-14 the stamp carries, when known")]
+
+
 class _StampEvent(_Event):
-    serial: str = Field(description="16-character stamp serial")
-    gtin: str | None = Field(None, description="GTIN-14 the stamp carries, when known")
-
-    @field_validator("serial")
-    @classmethod
-    def _serial(cls, value: str) -> str:
-        try:
-            return codes.normalize(value)
-        except codes.CodeError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("gtin")
-    @classmethod
-    def _gtin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return gs1.normalize_gtin(value)
-        except gs1.GS1Error as exc:
-            raise ValueError(str(exc)) from None
+    serial: Serial
+    gtin: Gtin = None
 
 
 class PrintedEvent(_StampEvent):
@@ -149,6 +151,15 @@ class Command(Message):
     name: Literal["reprint", "void", "pause", "resume", "test_print", "reload", "set_batch", "add_codes",
                   "sync_stamps"]
     args: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerifyRequest(Message):
+    """A scan station asks the hub about a stamp its cache does not know (or knows only as
+    not yet active), on tem/v1/{station}/req. The hub answers with a `sync_stamps` command
+    in the "changes" form whose `answer` is this id."""
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    serial: Serial
+    gtin: Gtin = None
 
 
 class ConfigMessage(Message):

@@ -2,8 +2,14 @@
 chunks (`sync_stamps` commands), kept in SQLite. No keys: a stamp the cache does not
 hold is "not verifiable offline", never "genuine".
 
-A sync is a numbered set of chunks; rows of older syncs are dropped only once every
-chunk of the newer one has arrived, so a half-received sync never forgets stamps."""
+A full sync is a numbered set of chunks (`part`/`parts`); rows of older syncs are dropped
+only once every chunk of the newer one has arrived, so a half-received sync never forgets
+stamps. Between full syncs the hub sends changes (`"mode": "changes"`, no `part`): rows
+that are upserted and never delete anything; the hub's answer to a question about one
+stamp comes in the same form. Sync ids sort by the time the hub built them: a row is only
+ever replaced by one built later (or by this station's own mark), and a full sync drops
+only rows older than itself. Stations from before the changes form refuse it (no `part`),
+so their caches never take a change set for a whole sync."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +31,15 @@ CREATE TABLE IF NOT EXISTS product (gtin TEXT PRIMARY KEY, name TEXT NOT NULL, p
 CREATE TABLE IF NOT EXISTS sync (
     id TEXT PRIMARY KEY, parts INTEGER NOT NULL, at TEXT, scope TEXT, completed_at TEXT);
 CREATE TABLE IF NOT EXISTS sync_part (sync TEXT NOT NULL, part INTEGER NOT NULL, PRIMARY KEY (sync, part));
+CREATE TABLE IF NOT EXISTS changes (id TEXT PRIMARY KEY, at TEXT);  -- the newest periodic change set
 """
+# A synced row replaces a cached one only when it was built later, or over this station's own mark.
+_UPSERT = ("INSERT INTO stamp (serial, gtin, state, lot, void_reason, gen) VALUES (?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT(serial) DO UPDATE SET gtin=excluded.gtin, state=excluded.state, lot=excluded.lot, "
+           "void_reason=excluded.void_reason, gen=excluded.gen "
+           f"WHERE stamp.gen = '{LOCAL}' OR stamp.gen <= excluded.gen")
+_UPSERT_PRODUCT = ("INSERT INTO product (gtin, name, producer) VALUES (?, ?, ?) ON CONFLICT(gtin) DO UPDATE "
+                   "SET name=excluded.name, producer=excluded.producer")
 
 
 def local_time(iso: str | None) -> str:
@@ -67,52 +81,62 @@ class StampCache:
 
     # -- sync from the hub --------------------------------------------------------------
     def apply_chunk(self, args: dict[str, Any]) -> tuple[bool, str]:
-        """Store one chunk; returns (sync complete, a line for the command result)."""
+        """Store one chunk of a full sync, or a set of changes; returns (a full sync is now
+        complete, a line for the command result)."""
+        if args.get("mode") == "changes":
+            return False, self._apply_changes(args)
         try:
             sync_id, part, parts = str(args["sync"]), int(args["part"]), int(args["parts"])
-            rows = args.get("stamps", [])
-            products = args.get("products", {})
         except (KeyError, TypeError, ValueError) as exc:
             raise SyncError(f"sync chunk without {exc}") from None
         if not 0 <= part < parts:
             raise SyncError(f"chunk {part} of {parts} is out of range")
-        clean = []
-        for row in rows:
-            try:
-                serial, state, gtin, lot, reason = (list(row) + [None] * 5)[:5]
-                serial = codes.normalize(str(serial))
-            except (TypeError, codes.CodeError) as exc:
-                raise SyncError(f"bad stamp row {row!r}: {exc}") from None
-            if state not in STATES:
-                raise SyncError(f"bad stamp state {state!r} for {serial}")
-            clean.append((serial, gtin, state, lot, reason, sync_id))
+        clean, products = _rows(args, sync_id)
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            newest = self._db.execute("SELECT max(id) FROM sync WHERE completed_at IS NOT NULL").fetchone()[0]
+            newest = self._newest()
             if newest is not None and sync_id < newest:
                 # A late chunk of an older sync (ids sort by time) must not overwrite newer states.
                 return False, f"sync {sync_id}: older than {newest}, ignored"
             self._db.execute("INSERT OR IGNORE INTO sync (id, parts, at, scope) VALUES (?, ?, ?, ?)",
                              (sync_id, parts, args.get("at"), args.get("scope")))
-            self._db.executemany(
-                "INSERT INTO stamp (serial, gtin, state, lot, void_reason, gen) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(serial) DO UPDATE SET gtin=excluded.gtin, state=excluded.state, lot=excluded.lot, "
-                "void_reason=excluded.void_reason, gen=excluded.gen", clean)
-            self._db.executemany(
-                "INSERT INTO product (gtin, name, producer) VALUES (?, ?, ?) ON CONFLICT(gtin) DO UPDATE "
-                "SET name=excluded.name, producer=excluded.producer",
-                [(g, str(p.get("name", "")), str(p.get("producer", ""))) for g, p in products.items()])
+            self._db.executemany(_UPSERT, clean)
+            self._db.executemany(_UPSERT_PRODUCT, products)
             self._db.execute("INSERT OR IGNORE INTO sync_part VALUES (?, ?)", (sync_id, part))
             got = self._db.execute("SELECT count(*) FROM sync_part WHERE sync = ?", (sync_id,)).fetchone()[0]
             complete = got >= parts
             if complete:
-                # Every chunk is here: what the hub no longer lists is gone (or out of the area).
-                self._db.execute("DELETE FROM stamp WHERE gen NOT IN (?, ?)", (sync_id, LOCAL))
+                # Every chunk is here: what the hub no longer lists is gone (or out of the area);
+                # changes built after this sync stay.
+                self._db.execute("DELETE FROM stamp WHERE gen <> ? AND gen < ?", (LOCAL, sync_id))
                 self._db.execute("UPDATE sync SET completed_at = ? WHERE id = ?",
                                  (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), sync_id))
                 self._db.execute("DELETE FROM sync_part WHERE sync <> ?", (sync_id,))
         return complete, f"sync {sync_id}: chunk {part + 1}/{parts}, {len(clean)} stamps" + (
             " (complete)" if complete else "")
+
+    def _apply_changes(self, args: dict[str, Any]) -> str:
+        try:
+            sync_id = str(args["sync"])
+        except KeyError as exc:
+            raise SyncError(f"changes without {exc}") from None
+        clean, products = _rows(args, sync_id)
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            newest = self._newest()
+            if newest is not None and sync_id < newest:
+                return f"changes {sync_id}: older than sync {newest}, ignored"
+            self._db.executemany(_UPSERT, clean)
+            self._db.executemany(_UPSERT_PRODUCT, products)
+            if "answer" not in args and newest is not None:
+                # A periodic change set brings the whole area up to its time; an answer
+                # about one stamp does not.
+                self._db.execute("DELETE FROM changes WHERE id < ?", (sync_id,))
+                self._db.execute("INSERT OR IGNORE INTO changes VALUES (?, ?)", (sync_id, args.get("at")))
+        return f"changes {sync_id}: {len(clean)} stamps"
+
+    def _newest(self) -> str | None:
+        return self._db.execute("SELECT max(id) FROM sync WHERE completed_at IS NOT NULL").fetchone()[0]
 
     # -- lookups and local changes ---------------------------------------------------------
     def lookup(self, serial: str) -> CachedStamp | None:
@@ -138,15 +162,39 @@ class StampCache:
                 "lot=coalesce(excluded.lot, stamp.lot), gen=excluded.gen", (serial, gtin, state, lot, LOCAL))
 
     def synced_at(self) -> str | None:
-        """When the hub built the newest complete sync (ISO time), or None."""
-        with self._lock:
-            row = self._db.execute("SELECT at FROM sync WHERE completed_at IS NOT NULL ORDER BY id DESC LIMIT 1"
-                                   ).fetchone()
-        return row[0] if row else None
+        """How current the cache is: when the hub built the newest complete sync, or the
+        newest change set after it (ISO time), or None."""
+        return self.status()["synced_at"]
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             count = self._db.execute("SELECT count(*) FROM stamp").fetchone()[0]
-            last = self._db.execute("SELECT id, at, completed_at FROM sync WHERE completed_at IS NOT NULL "
+            last = self._db.execute("SELECT id, at FROM sync WHERE completed_at IS NOT NULL "
                                     "ORDER BY id DESC LIMIT 1").fetchone()
-        return {"stamps": count, "sync": last[0] if last else None, "synced_at": last[1] if last else None}
+            changes = self._db.execute("SELECT id, at FROM changes ORDER BY id DESC LIMIT 1").fetchone()
+        at = last[1] if last else None
+        if last and changes and changes[0] > last[0]:
+            at = changes[1]
+        return {"stamps": count, "sync": last[0] if last else None, "synced_at": at}
+
+
+def _rows(args: dict[str, Any], gen: str) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, str]]]:
+    """The stamp and product rows of a sync message, checked; SyncError names the bad one."""
+    rows, products = args.get("stamps", []), args.get("products", {})
+    if not isinstance(rows, list) or not isinstance(products, dict):
+        raise SyncError("stamps must be a list and products an object")
+    clean = []
+    for row in rows:
+        try:
+            serial, state, gtin, lot, reason = (list(row) + [None] * 5)[:5]
+            serial = codes.normalize(str(serial))
+        except (TypeError, codes.CodeError) as exc:
+            raise SyncError(f"bad stamp row {row!r}: {exc}") from None
+        if state not in STATES:
+            raise SyncError(f"bad stamp state {state!r} for {serial}")
+        clean.append((serial, gtin, state, lot, reason, gen))
+    try:
+        names = [(g, str(p.get("name", "")), str(p.get("producer", ""))) for g, p in products.items()]
+    except AttributeError:
+        raise SyncError("each product must be an object with name and producer") from None
+    return clean, names

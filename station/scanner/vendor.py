@@ -1,7 +1,9 @@
 """The market-stall (vendor) flow: a camera, a handheld scanner or the page's scan box reads
 a pack's code → a plain verdict screen in Vietnamese with colour and sound, judged from the
 stamp states synced for the stall's area → a `checked` event with the verdict; the vendor
-may record the sale (`sold`). Offline it says so instead of guessing."""
+may record the sale (`sold`). A stamp the synced data does not know, or knows only as not
+yet active, is put to the hub first when the link is up (station/scanner/ask.py). Offline,
+or when the hub does not answer in time, it says so instead of guessing."""
 from __future__ import annotations
 
 import itertools
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, jsonify, render_template, request, send_file
 
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
+from station.scanner.ask import HubQuestions
 from station.scanner.capture import open_source
 from station.scanner.feedback import Lamp, Speaker
 from station.scanner.handheld import HidScanner, SerialScanner
@@ -34,6 +37,7 @@ class VendorFlow:
         self.station = station
         self.cfg = station.cfg
         self.cache = StampCache(self.cfg.data_dir / "stamps.db")
+        self.questions = HubQuestions(station)
         self.lamp = Lamp(self.cfg.gpio.led_pin if self.cfg.gpio else None,
                          self.cfg.gpio.buzzer_pin if self.cfg.gpio else None)
         self.speaker = Speaker(self.cfg.data_dir / "sounds", self.cfg.scan.sound)
@@ -74,9 +78,11 @@ class VendorFlow:
     def handle(self, cmd: messages.Command) -> tuple[bool, str] | None:
         if cmd.name == "sync_stamps":
             try:
-                return True, self.cache.apply_chunk(cmd.args)[1]
+                text = self.cache.apply_chunk(cmd.args)[1]
             except SyncError as exc:
                 return False, str(exc)
+            self.questions.answered(cmd.args)
+            return True, text
         return None
 
     # -- the work ---------------------------------------------------------------------------
@@ -87,7 +93,11 @@ class VendorFlow:
     def scan(self, text: str, via: str = "page") -> Verdict:
         """Judge one code, tell the vendor, record the check."""
         with self._lock:
-            verdict = judge(text, self.cache, self.online, self.hosts)
+            online = self.online
+            verdict = judge(text, self.cache, online, self.hosts)
+            if online and verdict.serial and verdict.kind in ("unknown", "not_active"):
+                hub = self.questions.ask(verdict.serial, verdict.gtin)
+                verdict = judge(text, self.cache, online, self.hosts, hub=hub)
             if verdict.serial:
                 self.station.record("checked", serial=verdict.serial, gtin=verdict.gtin, verdict=verdict.kind)
             self.checked += 1
@@ -218,6 +228,9 @@ UNKNOWN_EN = {
     "online": ("Cannot be verified at this stall",
                "Not in this stall's data; sent to the hub to check. Do not treat it as genuine."),
     "offline": ("Cannot be verified offline", "Offline, and not in the synced data. Do not treat it as genuine."),
+    "silent": ("Cannot be verified offline",
+               "The hub did not answer in time, and the stamp is not in the synced data. "
+               "Do not treat it as genuine."),
 }
 
 
@@ -225,7 +238,10 @@ def localize(entry: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
     if entry is None or lang == "vi":
         return entry
     if entry["kind"] == "unknown":
-        headline, detail = UNKNOWN_EN["online" if entry["online"] else "offline"]
+        headline, detail = UNKNOWN_EN["silent" if entry.get("hub") == "silent" else
+                                      "online" if entry["online"] else "offline"]
+    elif entry["kind"] == "forged" and entry.get("hub") == "unknown":
+        headline, detail = "Cannot be verified", "The hub never issued this stamp: it may be fake. Do not sell it."
     else:
         headline, detail = VERDICTS_EN[entry["kind"]]
         detail = detail.format(reason=(entry.get("reason") or "other").replace("_", " "))

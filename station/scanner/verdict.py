@@ -1,4 +1,5 @@
-"""The vendor's answer for one scanned code, from synced data only (no keys on stations).
+"""The vendor's answer for one scanned code, from synced data or the hub's answer about it
+(no keys on stations).
 
 Green only for a stamp the hub said is active; never green for "not in the cache"."""
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Verdict:
     online: bool = False
     text: str = ""  # what was read, for the log on the page
     reason: str | None = None  # why a void stamp was cancelled (misprint, damaged, recalled, ...)
+    hub: str = ""  # asked the hub: "answered", "unknown" (never issued) or "silent" (no answer in time)
     at: str = field(default_factory=lambda: dt.datetime.now().strftime("%H:%M:%S"))
 
     @property
@@ -40,18 +42,28 @@ class Verdict:
         return asdict(self) | {"sound": self.sound}
 
 
-def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | None = None) -> Verdict:
+def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | None = None,
+          hub: str = "") -> Verdict:
+    """`hub` says what the hub answered when asked about this stamp (its answer is already
+    in the cache): "" not asked, "answered", "unknown" (it never issued the serial), "silent"."""
     try:
         ref = parse_stamp_url(text, hosts)
     except StampURLError as exc:
         return Verdict("forged", "red", "Không xác minh được",
                        f"Mã này không phải tem Tem hợp lệ ({exc}).", online=online, text=text[:200])
     known = cache.lookup(ref.serial)
-    base: dict[str, Any] = {"serial": ref.serial, "gtin": ref.gtin, "online": online, "text": text[:200]}
+    base: dict[str, Any] = {"serial": ref.serial, "gtin": ref.gtin, "online": online, "text": text[:200], "hub": hub}
     if known is None:
         names = cache.product(ref.gtin)
         if names:
             base.update(product=names[0], producer=names[1])
+        if hub == "unknown":
+            return Verdict("forged", "red", "Không xác minh được",
+                           "Trung tâm chưa từng phát hành tem này: có thể là tem giả. Không bán sản phẩm này.", **base)
+        if hub == "silent":
+            return Verdict("unknown", "grey", "Không xác minh được khi ngoại tuyến",
+                           "Trung tâm không trả lời kịp và tem chưa có trong dữ liệu đã đồng bộ. "
+                           "Đừng coi là hàng chính hãng.", **base)
         if online:
             return Verdict("unknown", "grey", "Không xác minh được tại trạm",
                            "Tem chưa có trong dữ liệu của trạm. Đã gửi về trung tâm để kiểm tra; "
@@ -69,9 +81,14 @@ def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | No
         return Verdict("void", "red", "Tem đã bị hủy", f"Lý do: {reason}. Không bán sản phẩm này.",
                        reason=known.void_reason or "other", **base)
     if known.state in ("issued", "printed"):
-        # The cache is as of the last sync: a pack activated since then reads as not yet active.
+        # The cache is as of the last sync: a pack activated since then reads as not yet active,
+        # unless the hub was just asked.
         at = local_time(cache.synced_at())
         when = f" (theo dữ liệu đồng bộ lúc {at})" if at else ""
+        if hub == "answered":
+            when = " (theo trung tâm)"
+        elif hub == "silent":
+            when = f" (theo dữ liệu đồng bộ lúc {at}; trung tâm không trả lời)" if at else " (trung tâm không trả lời)"
         return Verdict("not_active", "amber", "Chưa kích hoạt",
                        f"Tem chưa được gắn cho lô hàng nào{when}. Hỏi nhà cung cấp.", **base)
     if known.state == "sold":

@@ -121,6 +121,18 @@ def test_a_pushed_config_is_applied_and_its_version_reported(hub: Flask, world: 
                    follow_redirects=True)
     wait_until(lambda: _row(world).config_version == 2, what="version 2 reported")
     assert print_station.cfg.place == "Xưởng 3"
+    # the software the station runs (its online message) and the config version show, with a count per version
+    import tem
+    from station.runtime import SOFTWARE
+    assert SOFTWARE == f"tem-station {tem.__version__}" and _row(world).software == SOFTWARE
+    page = admin.get("/ops/").get_data(as_text=True)
+    assert f'<td data-f="software">{SOFTWARE}</td>' in page
+    versions = page[page.index('<table id="versions">'):]
+    assert f"<tr><td>{SOFTWARE}</td><td>2</td><td class=\"num\">1</td></tr>" in versions
+    assert '<tr><td>chưa báo</td><td>–</td><td class="num">4</td></tr>' in versions
+    assert f'<b id="software">{SOFTWARE}</b>' in admin.get("/ops/stations/st-1").get_data(as_text=True)
+    fleet = admin.get("/ops/fleet.json").get_json()["stations"]
+    assert next(x for x in fleet if x["id"] == "st-1")["software"] == SOFTWARE
 
 
 def test_a_script_sends_a_command_through_the_api_and_reads_the_answer(hub: Flask, world: World,

@@ -143,7 +143,8 @@ def _station_row(st: Station) -> dict[str, Any]:
     return {"id": st.id, "name": st.name, "kind": st.kind, "place": st.place, "status": status, "reason": reason,
             "status_label": str(STATUS_LABELS[status]),
             "last_seen": st.last_seen.isoformat() if st.last_seen else None,
-            "config_version": st.config_version, "printer": tele.get("printer"), "paper": tele.get("paper"),
+            "config_version": st.config_version, "software": st.software,
+            "printer": tele.get("printer"), "paper": tele.get("paper"),
             "codes_left": tele.get("codes_left"), "outbox": tele.get("outbox"), "queue": tele.get("queue"),
             "cpu_temp": tele.get("cpu_temp")}
 
@@ -156,7 +157,17 @@ def dashboard() -> Any:
     alerts = s.scalar(select(func.count()).select_from(open_alerts.subquery()))
     # Stamp counts are on the stamps page: counting tens of millions of rows on every
     # dashboard view would make the page operators keep open the slowest one.
-    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts)
+    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts, versions=_versions(s))
+
+
+def _versions(s: Session) -> list[tuple[str | None, int | None, int]]:
+    """How many stations run each software and config version (the operator's rollout view)."""
+    q = (select(Station.software, Station.config_version, func.count()).group_by(Station.software,
+         Station.config_version).order_by(func.count().desc(), Station.software, Station.config_version))
+    scope = scope_cooperative()
+    if scope is not None:
+        q = q.where(Station.cooperative_id == scope)
+    return [(sw, cfg, n) for sw, cfg, n in s.execute(q)]
 
 
 @bp.route("/fleet.json")

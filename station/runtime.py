@@ -15,7 +15,7 @@ from station.config import StationConfig
 from station.link import Link
 from station.outbox import Outbox
 import tem
-from tem import messages
+from tem import messages, topics
 
 log = logging.getLogger(__name__)
 SOFTWARE = f"tem-station {tem.__version__}"  # in the retained online state message
@@ -88,6 +88,14 @@ class Station:
     def stop(self) -> None:
         self._stop.set()
 
+    def ask(self, question: messages.VerifyRequest) -> bool:
+        """Put a question to the hub on the station's own request topic (the answer comes as a
+        command); False when the link is down."""
+        if not self.link.connected.is_set():
+            return False
+        self.link._client.publish(topics.topic(self.cfg.station_id, "req"), question.dump(), qos=1)
+        return True
+
     def telemetry(self) -> messages.Telemetry:
         return messages.Telemetry(
             at=messages.now(), config_version=self.cfg.config_version, outbox=self.outbox.backlog(),
@@ -112,7 +120,8 @@ class Station:
                 self.apply_config(msg)
             else:
                 ok, text = self.handle(msg)
-                self.record("command_result", command=msg.id, ok=ok, message=text[:300])
+                if not (ok and msg.args.get("quiet")):  # periodic syncs and answers: failures only
+                    self.record("command_result", command=msg.id, ok=ok, message=text[:300])
 
     def handle(self, cmd: messages.Command) -> tuple[bool, str]:
         try:

@@ -16,8 +16,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from hub import db as hubdb
-from hub.broker import Broker, free_port
 from hub.auth import create_user
+from hub.broker import Broker, free_port
+from hub.keys import load_keyring
 from hub.models import Batch, Cooperative, Event, Product, Stamp, Station, User
 from hub.settings import Settings
 from hub.stations import broker_accounts, register
@@ -25,15 +26,19 @@ from hub.stations import broker_accounts, register
 GTIN = "08934567890120"
 LOT = "L" + dt.date.today().strftime("%Y%m%d")
 
+MQTT = """[mqtt]
+host = "{host}"
+port = {port}
+{tls}"""
+
 STATIONS = {
-    "line-1": """station_id = "line-1"
+    "line-1": ("print", """station_id = "line-1"
 kind = "print"
 data_dir = "{data}/line-1"
-hub_host = "{host}"
+hub_host = "{public}"
 place = "HTX Kỳ Như, Vị Thanh, Hậu Giang"
 telemetry_interval_s = 5
-[mqtt]
-port = {port}
+{mqtt}
 [product]
 gtin = "{gtin}"
 name = "Cá thát lát rút xương"
@@ -45,23 +50,29 @@ template = "62x29"
 [printing]
 activate_on_print = true
 simulate_every_s = 2
-""",
-    "stall-1": """station_id = "stall-1"
+"""),
+    "stall-1": ("stall", """station_id = "stall-1"
 kind = "stall"
 data_dir = "{data}/stall-1"
 place = "Chợ Vị Thanh, sạp 12"
 telemetry_interval_s = 5
-[mqtt]
-port = {port}
+{mqtt}
 [camera]
 source = "replay"
 device = "{data}/line-1/labels"
 fps = 0.5
-""",
+"""),
 }
 
 
-def _seed(settings: Settings, data: Path, broker_port: int, host: str) -> None:
+def seed(settings: Settings, data: Path, mqtt_host: str, mqtt_port: int, tls_ca: str = "") -> None:
+    """One cooperative, product and batch, and the two stations with their config files
+    (DATA/line-1.toml, DATA/stall-1.toml) and broker secrets. Safe to run again: registered
+    stations keep their secrets. Used by `tem demo` and deploy/demo_seed.py (docker-compose,
+    the Procfile)."""
+    settings.instance.mkdir(parents=True, exist_ok=True)
+    load_keyring(settings.instance / "keys.json")  # create it now, not in two ingestors at once
+    mqtt = MQTT.format(host=mqtt_host, port=mqtt_port, tls=f'tls_ca = "{tls_ca}"\n' if tls_ca else "")
     sessions = hubdb.sessions(hubdb.make_engine(settings.database_url))
     with sessions() as s, s.begin():
         product = s.scalars(select(Product).where(Product.gtin == GTIN)).first()
@@ -77,22 +88,27 @@ def _seed(settings: Settings, data: Path, broker_port: int, host: str) -> None:
         if not s.scalars(select(Batch).where(Batch.product_id == product.id, Batch.lot == LOT)).first():
             s.add(Batch(product_id=product.id, lot=LOT, packed_on=dt.date.today(),
                         expires_on=dt.date.today() + dt.timedelta(days=180), place="Vị Thanh, Hậu Giang"))
+        for sid, (kind, template) in STATIONS.items():
+            sdir = data / sid
+            sdir.mkdir(parents=True, exist_ok=True)
+            secret = sdir / "mqtt.secret"
+            if s.get(Station, sid) is None or not secret.exists():
+                password = register(s, sid, kind, product_id=product.id if kind == "print" else None,
+                                    cooperative_id=product.cooperative_id)
+                secret.write_text(password)
+                secret.chmod(0o600)
+            (data / f"{sid}.toml").write_text(template.format(
+                data=data, public=settings.public_host, mqtt=mqtt, gtin=GTIN, lot=LOT))
+
+
+def _demo_admin(settings: Settings, data: Path) -> None:
+    """The console's demo sign-in; the password is generated, never in the repository."""
+    with hubdb.sessions(hubdb.make_engine(settings.database_url))() as s, s.begin():
         if s.scalar(select(User.id).where(User.username == "admin")) is None:
-            # The console's demo sign-in; the password is generated, never in the repository.
             password = secrets.token_urlsafe(12)
             create_user(s, "admin", password, "admin")
             (data / "admin-password.txt").write_text(password + "\n")
             (data / "admin-password.txt").chmod(0o600)
-        for sid, kind in (("line-1", "print"), ("stall-1", "stall")):
-            password = register(s, sid, kind, product_id=product.id if kind == "print" else None,
-                                cooperative_id=product.cooperative_id)
-            sdir = data / sid
-            sdir.mkdir(parents=True, exist_ok=True)
-            secret = sdir / "mqtt.secret"
-            secret.write_text(password)
-            secret.chmod(0o600)
-            (data / f"{sid}.toml").write_text(STATIONS[sid].format(
-                data=data, port=broker_port, gtin=GTIN, lot=LOT, host=host))
 
 
 def _summary(settings: Settings, hub: str) -> str:
@@ -117,7 +133,8 @@ def run_demo(data_dir: str, port: int, seconds: float = 0) -> None:
     settings = Settings.from_env()
     settings.instance.mkdir(parents=True, exist_ok=True)
     hubdb.upgrade(settings.database_url)
-    _seed(settings, data, broker_port, f"127.0.0.1:{web_port}")
+    seed(settings, data, "127.0.0.1", broker_port)
+    _demo_admin(settings, data)
 
     broker = Broker(settings.broker_dir, port=broker_port)
     with hubdb.sessions(hubdb.make_engine(settings.database_url))() as s:

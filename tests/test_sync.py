@@ -68,3 +68,37 @@ def test_tem_sync_stations_publishes_the_chunks_to_each_scan_station(world: Worl
     assert got[0].name == "sync_stamps" and len(got[0].args["stamps"]) == 200
     bad = CliRunner().invoke(tem_cli, ["sync-stations", "no-such"])
     assert bad.exit_code != 0 and "no station" in bad.output
+
+
+def test_changes_carry_the_area_stamps_changed_since_a_time_in_a_form_older_stations_refuse(world: World) -> None:
+    import datetime as dt
+
+    from hub.ops.registry import void_range
+    from hub.sync import build_changes, changes_since
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with world.sessions() as s, s.begin():
+        coop = Cooperative(name="HTX Chè Hà Giang", province="Hà Giang")
+        s.add(coop)
+        s.flush()
+        s.add(Product(gtin="08934567890137", name_vi="Chè Shan tuyết", cooperative_id=coop.id))
+        tea = mint(s, world.keyring, "08934567890137", 1)[0]
+        s.get(Station, "st-3").province = "Hà Giang"
+        void_range(s, world.serials[5], world.serials[5], "recalled", "test")
+        void_range(s, tea, tea, "damaged", "test")
+    now = dt.datetime.now(dt.UTC)
+    with world.sessions() as s:
+        found = changes_since(s, before)
+        everywhere = build_changes(s, "st-2", found, before, now)
+        tea_only = build_changes(s, "st-3", found, before, now)
+        nothing_new = build_changes(s, "st-2", found, now, now)
+    assert sorted(c.row[0] for c in found) == sorted([world.serials[5], tea])
+    assert sorted(tuple(r) for c in everywhere for r in c.args["stamps"]) == sorted([
+        (world.serials[5], "void", GTIN, None, "recalled"), (tea, "void", "08934567890137", None, "damaged")])
+    assert [r[0] for c in tea_only for r in c.args["stamps"]] == [tea]
+    assert tea_only[0].args["products"] == {"08934567890137": {"name": "Chè Shan tuyết", "producer": "HTX Chè Hà Giang"}}
+    assert len(nothing_new) == 1 and nothing_new[0].args["stamps"] == []  # still sent: "current as of now"
+    for cmd in everywhere + tea_only:
+        # a station from before the changes form finds no part/parts and refuses it: it never
+        # takes a change set for a whole sync and drops the rest of its cache
+        assert cmd.args["mode"] == "changes" and "part" not in cmd.args and "parts" not in cmd.args
+        assert messages.parse(messages.Command, cmd.dump()).name == "sync_stamps"

@@ -178,3 +178,49 @@ def test_another_web_page_cannot_record_a_sale_through_the_stall_page(tmp_path: 
     assert client.get("/sound/ok.wav").headers["Content-Type"] == "audio/wav"
     flow.stop()
     station.outbox.close()
+
+
+def changes(sync: str, stamps: list, **extra) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    return {"mode": "changes", "sync": sync, "at": "2026-11-23T11:00:00+00:00", "since": "2026-11-23T10:00:00+00:00",
+            "products": {}, "stamps": stamps, **extra}
+
+
+def test_changes_between_full_syncs_update_stamps_and_forget_none(cache: StampCache) -> None:
+    done, text = cache.apply_chunk(changes("s5", [[S["issued"], "active", GTIN, "L1"]]))
+    assert not done and "1 stamps" in text
+    assert cache.lookup(S["issued"]).state == "active"  # type: ignore[union-attr]
+    assert cache.status()["stamps"] == 5 and cache.status()["sync"] == "s1"  # nothing dropped, still sync s1
+    assert cache.synced_at() == "2026-11-23T11:00:00+00:00"  # current as of the change set
+
+
+def test_a_full_sync_completing_after_newer_changes_keeps_them(cache: StampCache) -> None:
+    # the hub answered a question (built at s4) while a full sync built earlier (s3) was still arriving
+    cache.apply_chunk(chunk(0, 2, "s3", [[S["genuine"], "active", GTIN, "L1"]]))
+    cache.apply_chunk(changes("s4", [[S["unknown"], "active", GTIN, "L1"], [S["issued"], "void", GTIN, "L1", "damaged"]],
+                              answer="q1"))
+    done, _ = cache.apply_chunk(chunk(1, 2, "s3", [[S["issued"], "issued", GTIN]]))
+    assert done
+    assert cache.lookup(S["unknown"]).state == "active"  # type: ignore[union-attr]  # newer than s3: kept
+    assert cache.lookup(S["issued"]).state == "void"  # type: ignore[union-attr]  # s3's older row did not win
+    assert cache.lookup(S["void"]) is None  # s3 no longer lists it
+
+
+def test_changes_older_than_the_newest_full_sync_are_ignored(cache: StampCache) -> None:
+    cache.apply_chunk(chunk(0, 1, "s3", [[S["genuine"], "void", GTIN, "L1", "recalled"]]))
+    done, text = cache.apply_chunk(changes("s2", [[S["genuine"], "active", GTIN, "L1"]]))
+    assert not done and "ignored" in text
+    assert cache.lookup(S["genuine"]).state == "void"  # type: ignore[union-attr]
+
+
+def test_an_answer_about_one_stamp_does_not_claim_the_cache_is_current(cache: StampCache) -> None:
+    cache.apply_chunk(changes("s4", [[S["unknown"], "active", GTIN, "L1"]], answer="q1",
+                              at="2026-11-23T12:00:00+00:00"))
+    assert cache.synced_at() == "2026-11-23T10:00:00+00:00"  # still as of the full sync
+
+
+@pytest.mark.parametrize("bad", [changes("s5", [["A-SHORT", "active"]]), changes("s5", [[S["genuine"], "stolen"]]),
+                                 {"mode": "changes", "stamps": []}, changes("s5", "not rows")])
+def test_a_broken_change_set_is_refused_and_changes_nothing(cache: StampCache, bad: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(SyncError):
+        cache.apply_chunk(bad)
+    assert cache.lookup(S["genuine"]).state == "active"  # type: ignore[union-attr]

@@ -54,12 +54,12 @@ def judge(text: str, cache: StampCache, online: bool, hosts: frozenset[str] | No
     known = cache.lookup(ref.serial)
     base: dict[str, Any] = {"serial": ref.serial, "gtin": ref.gtin, "online": online, "text": text[:200], "hub": hub}
     if known is None:
+        if hub == "unknown":  # no product names: the code only claims them
+            return Verdict("forged", "red", "Không xác minh được",
+                           "Trung tâm chưa từng phát hành tem này: có thể là tem giả. Không bán sản phẩm này.", **base)
         names = cache.product(ref.gtin)
         if names:
             base.update(product=names[0], producer=names[1])
-        if hub == "unknown":
-            return Verdict("forged", "red", "Không xác minh được",
-                           "Trung tâm chưa từng phát hành tem này: có thể là tem giả. Không bán sản phẩm này.", **base)
         if hub == "silent":
             return Verdict("unknown", "grey", "Không xác minh được khi ngoại tuyến",
                            "Trung tâm không trả lời kịp và tem chưa có trong dữ liệu đã đồng bộ. "

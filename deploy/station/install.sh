@@ -61,8 +61,10 @@ if live; then
         "$home/current/bin/tem-station" check-config /etc/tem-station/station.toml
         systemctl enable --now tem-station.service
     else
-        say "write /etc/tem-station/station.toml (see station.toml.example) and the broker password"
-        say "into /var/lib/tem-station/mqtt.secret, then: systemctl enable --now tem-station"
+        say "get the broker identity with the code from the console's station page:"
+        say "  $home/current/bin/tem-station enrol CODE --hub https://HUB"
+        say "write /etc/tem-station/station.toml (station.toml.example and the [mqtt] lines it prints),"
+        say "then: systemctl enable --now tem-station"
     fi
 fi
 say "done"

@@ -9,7 +9,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from hub.models import Cooperative, Event, Product, Stamp
@@ -73,34 +73,50 @@ def _label(group: str, key: tuple[Any, ...]) -> tuple[str, str]:
     return f"{key[0]}/{key[1]}", ", ".join(x for x in (key[1], key[0]) if x) or "–"
 
 
+def _count(column: Any, lo: dt.datetime | None, hi: dt.datetime | None) -> Any:
+    if lo is None and hi is None:
+        return func.count(column)  # counts what is not null: no expression per row
+    return func.count().filter(_within(column, lo, hi))
+
+
 def build(s: Session, group: str = "product", start: dt.date | None = None, end: dt.date | None = None,
           cooperative_id: int | None = None) -> Report:
+    """Stamps are counted per GTIN in one pass over the stamp table, then the few GTIN rows are
+    joined to products and cooperatives (joining every stamp row would cost more than the scan).
+    Checks over all time are the stamps' own counters; over a date range, the check events."""
     if group not in GROUPS:
         raise ValueError(f"group must be one of {', '.join(GROUPS)}")
     lo, hi = _bounds(start, end)
     keys = _keys(group)
-    # Counting by product-row id compares a pkey; issued_at is never null so the same helper works.
-    metric = {name: func.sum(case((_within(col, lo, hi), 1), else_=0)) for name, col in
-              (("issued", Stamp.issued_at), ("printed", Stamp.printed_at), ("activated", Stamp.activated_at),
-               ("sold", Stamp.sold_at))}
-    q = (select(*keys, *metric.values()).select_from(Stamp).join(Product, Product.gtin == Stamp.gtin)
-         .join(Cooperative, Cooperative.id == Product.cooperative_id).group_by(*keys))
-    checks = (select(*keys, func.count()).select_from(Event).join(Stamp, Stamp.serial == Event.serial)
-              .join(Product, Product.gtin == Stamp.gtin).join(Cooperative, Cooperative.id == Product.cooperative_id)
-              .where(Event.type == "checked", Event.applied.is_(True), _within(Event.at, lo, hi)).group_by(*keys))
+    columns = [_count(Stamp.issued_at, lo, hi).label("issued"), _count(Stamp.printed_at, lo, hi).label("printed"),
+               _count(Stamp.activated_at, lo, hi).label("activated"), _count(Stamp.sold_at, lo, hi).label("sold")]
+    if lo is None and hi is None:
+        columns.append(func.sum(Stamp.checks).label("checked"))
+    per_gtin = select(Stamp.gtin.label("gtin"), *columns).group_by(Stamp.gtin)
     if cooperative_id is not None:
-        q = q.where(Cooperative.id == cooperative_id)
-        checks = checks.where(Cooperative.id == cooperative_id)
+        per_gtin = per_gtin.where(Stamp.gtin.in_(select(Product.gtin).where(Product.cooperative_id == cooperative_id)))
+    counted = per_gtin.subquery()
+    metrics = [c.name for c in columns]
+    q = (select(*keys, *(func.sum(counted.c[m]) for m in metrics)).select_from(counted)
+         .join(Product, Product.gtin == counted.c.gtin).join(Cooperative, Cooperative.id == Product.cooperative_id)
+         .group_by(*keys))
     rows: dict[str, Row] = {}
     n = len(keys)
     for rec in s.execute(q).all():
         key, label = _label(group, tuple(rec[:n]))
         row = rows.setdefault(key, Row(key, label))
-        for name, value in zip(metric, rec[n:]):
+        for name, value in zip(metrics, rec[n:]):
             row.values[name] = int(value or 0)
-    for rec in s.execute(checks).all():
-        key, label = _label(group, tuple(rec[:n]))
-        rows.setdefault(key, Row(key, label)).values["checked"] = int(rec[n])
+    if "checked" not in metrics:
+        checks = (select(*keys, func.count()).select_from(Event).join(Stamp, Stamp.serial == Event.serial)
+                  .join(Product, Product.gtin == Stamp.gtin).join(Cooperative, Cooperative.id == Product.cooperative_id)
+                  .where(Event.type == "checked", Event.applied.is_(True), _within(Event.at, lo, hi))
+                  .group_by(*keys))
+        if cooperative_id is not None:
+            checks = checks.where(Cooperative.id == cooperative_id)
+        for rec in s.execute(checks).all():
+            key, label = _label(group, tuple(rec[:n]))
+            rows.setdefault(key, Row(key, label)).values["checked"] = int(rec[n])
     return Report(group, start, end, sorted(rows.values(), key=lambda r: r.label))
 
 

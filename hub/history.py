@@ -66,6 +66,7 @@ class Page:
     verdict: Verdict | None = None
     suspicion: clones.Suspicion | None = None
     steps: list[Step] = field(default_factory=list)
+    diary: list[Step] = field(default_factory=list)  # the batch's diary lines among `steps`
     certificates: list[Certificate] = field(default_factory=list)
     outlets: list[Station] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)  # product page: recent batches

@@ -37,6 +37,7 @@ def _setup(state) -> None:  # type: ignore[no-untyped-def]
     app.extensions["tem.read_engine"] = engine.execution_options(isolation_level="AUTOCOMMIT")
     app.extensions["tem.checks"] = CheckRecorder(engine, int(app.config.get("TEM_CHECK_FLUSH_MS", FLUSH_MS)))
     app.extensions["tem.page_facts"] = PageFacts(app.extensions["tem.read_engine"])
+    app.extensions["tem.page_parts"] = BatchParts()
 
 
 class PageFacts:
@@ -90,6 +91,53 @@ class PageFacts:
         finally:
             with self._lock:
                 self._reloading.discard((kind, key))
+
+
+class BatchParts:
+    """The parts of a stamp page that every stamp of a batch shares (product facts, diary
+    lines, certificates, where to buy, producer), rendered once per batch and language in
+    each process: templates were ~40 % of a page's CPU, mostly for these parts.
+
+    An entry is used only while every fact it was rendered from is still the object
+    PageFacts serves, so it is exactly as fresh as those facts: when one is reloaded, the
+    next view renders the parts again."""
+
+    MAX = 20_000  # entries (two languages of every batch of several years); beyond, start over
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[int, str], tuple[tuple[Any, ...], SimpleNamespace]] = {}
+
+    def get(self, page: history.Page) -> SimpleNamespace:
+        """facts: the rows of the facts list; steps: page.steps with the diary's lines
+        rendered; about: certificates, where to buy and producer."""
+        if page.product is None:
+            return SimpleNamespace(facts=None, steps=page.steps, about=None)
+        product, batch = page.product, page.batch
+        made_from = (product, batch, product.cooperative, page.diary, page.certificates, page.outlets)
+        if batch is None:  # a stamp bound to a product but to no batch: rare, not cached
+            return self._steps(page, self._render(made_from))
+        key = (batch.id, lang())
+        hit = self._parts.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], made_from)):
+            if len(self._parts) >= self.MAX:
+                self._parts.clear()
+            hit = self._parts[key] = (made_from, self._render(made_from))
+        return self._steps(page, hit[1])
+
+    @staticmethod
+    def _render(made_from: tuple[Any, ...]) -> SimpleNamespace:
+        product, batch, coop, diary, certificates, outlets = made_from
+        macros = current_app.jinja_env.get_template("_macros.html").module
+        # Keyed by identity: the entry keeps `diary` alive, so no other object can take an id.
+        return SimpleNamespace(facts=macros.facts_rows(product, batch, coop),  # type: ignore[attr-defined]
+                               lines={id(step): macros.timeline_item(step) for step in diary},  # type: ignore[attr-defined]
+                               about=macros.about(certificates, outlets, coop, map_url(coop) if coop else None))  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _steps(page: history.Page, parts: SimpleNamespace) -> SimpleNamespace:
+        lines = parts.lines
+        return SimpleNamespace(facts=parts.facts, about=parts.about,
+                               steps=[lines.get(id(step), step) for step in page.steps])
 
 
 @bp.after_request
@@ -253,8 +301,10 @@ def _stamp(raw: str, gtin: str | None = None, lot: str | None = None):  # type: 
         s = db()
         history.raise_clone_alert(s, stamp, page.suspicion)
         s.commit()
+    context = _context(page)
+    parts = current_app.extensions["tem.page_parts"].get(page)
     response = _html(render_template("stamp.html", grouped=codes.grouped(serial), inspection=inspection,
-                                     **_context(page)),
+                                     parts=parts, **context),
                      product, batch.lot if batch else None, serial)
     response.headers["Cache-Control"] = "private, no-store"  # every view is a check
     return response
@@ -434,7 +484,8 @@ def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: An
         steps.append(history.Step(at=history._aware(last_check), kind="checked", source="device", count=count))
     if batch is not None:
         batch_id = batch.id
-        steps += facts.get("diary", batch_id, lambda c: _diary(c, batch_id), conn)
+        page.diary = facts.get("diary", batch_id, lambda c: _diary(c, batch_id), conn)
+        steps += page.diary
         page.outlets = facts.get("outlets", batch_id, lambda c: _stalls(c, batch_id), conn)
     page.steps = sorted(steps, key=lambda step: step.sort_key)
     if product is not None:

@@ -136,3 +136,47 @@ def test_new_alerts_are_posted_to_the_webhook_once_and_retried_when_it_is_down(d
     finally:
         server.shutdown()
         engine.dispose()
+
+
+def test_two_web_processes_post_each_new_alert_once(tmp_path: Path) -> None:
+    """Every gunicorn worker (and web node) runs the watch timer; the webhook still gets each
+    alert once. PostgreSQL only: a SQLite hub is served by one process."""
+    import json
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from hub.ops.watch import Watcher
+    received: list[int] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["id"])
+            time.sleep(0.05)  # a slow receiver widens the window for a double post
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_a) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with hubdb.scratch_database("postgresql", tmp_path, "tem_test") as url:
+        hubdb.upgrade(url)
+        engines = [hubdb.make_engine(url) for _ in range(2)]
+        try:
+            watchers = [Watcher(hubdb.sessions(e), 1, 10, webhook=f"http://127.0.0.1:{server.server_port}/h")
+                        for e in engines]
+            assert watchers[0].notify() == 0
+            with hubdb.sessions(engines[0])() as s, s.begin():
+                s.add_all([Alert(kind="paper_out", station_id=f"pr-{i}", message="out of paper") for i in range(6)])
+            counts: list[int] = []
+            threads = [threading.Thread(target=lambda w=w: counts.append(w.notify())) for w in watchers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert sorted(counts) == [0, 6] and len(received) == 6 == len(set(received))
+        finally:
+            for e in engines:
+                e.dispose()
+            server.shutdown()

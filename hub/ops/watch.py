@@ -1,7 +1,9 @@
 """The hub-side liveness timer (DESIGN.md, device liveness): alerts that fire while a
 station is still offline or silent, out of paper, short of codes or with a growing
 outbox, and that resolve themselves when the condition clears. `sweep` is one pass;
-`Watcher` runs it every few seconds in a thread of the web process."""
+`Watcher` runs it every few seconds in a thread of every web process; a row lock makes the
+processes (gunicorn workers, several web nodes) take turns, so an alert is raised and posted
+once, not once per process."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,10 +11,13 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import Alert, Station, aware, utcnow
+from hub.models import Alert, Counter, Station, aware, utcnow
 from hub.ops.registry import liveness
 
 if TYPE_CHECKING:
@@ -43,6 +48,24 @@ def _conditions(st: Station, interval_s: float, now: dt.datetime) -> dict[str, s
         if (tele.get("outbox") or 0) > OUTBOX_HIGH:
             out["outbox_backlog"] = f"station {st.id} has {tele['outbox']} events waiting for the hub"
     return out
+
+
+SWEEP_LOCK = "watch_sweep"  # counter row held for the length of a sweep
+WEBHOOK_CURSOR = "alert_webhook"  # counter row: id of the last alert posted to the webhook
+
+
+def locked_counter(s: Session, name: str, initial: Callable[[], int]) -> Counter:
+    """The counter row `name`, locked until the transaction ends (made with `initial()` the
+    first time; when two processes make it at once, one makes it and both lock it)."""
+    row = s.get(Counter, name, with_for_update=True)
+    if row is None:
+        try:
+            with s.begin_nested():
+                s.add(Counter(name=name, value=initial()))
+        except IntegrityError:
+            pass
+        row = s.get(Counter, name, with_for_update=True, populate_existing=True)
+    return row  # type: ignore[return-value]
 
 
 WATCHED = ("station_offline", "paper_out", "printer_error", "codes_low", "outbox_backlog")
@@ -92,13 +115,13 @@ class Watcher:
         self.sessions, self.every_s, self.interval_s, self.webhook = sessions, every_s, interval_s, webhook
         self.mailer = mailer
         self._stop = threading.Event()
-        self._last_id: int | None = None
         self.thread = threading.Thread(target=self.run, name="tem-watch", daemon=True)
 
     def run(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
                 with self.sessions() as s, s.begin():
+                    locked_counter(s, SWEEP_LOCK, lambda: 0)
                     sweep(s, self.interval_s)
                 if self.webhook:
                     self.notify()
@@ -115,20 +138,20 @@ class Watcher:
             log.warning("alert mail not sent, will retry: %s", exc)
 
     def notify(self) -> int:
-        from sqlalchemy import func
-        with self.sessions() as s:
-            if self._last_id is None:  # alerts from before this process started were someone else's to send
-                self._last_id = s.scalar(select(func.max(Alert.id))) or 0
-                return 0
-            fresh = list(s.scalars(select(Alert).where(Alert.id > self._last_id).order_by(Alert.id).limit(100)))
-        for alert in fresh:
-            try:
-                post_webhook(self.webhook, alert)  # type: ignore[arg-type]
-            except OSError as exc:
-                log.warning("alert %s not delivered to the webhook, will retry: %s", alert.id, exc)
-                return 0
-            self._last_id = alert.id
-        return len(fresh)
+        """Post the alerts raised since the last one posted, in order; returns how many. The
+        cursor row stays locked meanwhile, so another process never posts the same alert."""
+        with self.sessions() as s, s.begin():
+            # alerts from before the webhook was first set up are not posted
+            cursor = locked_counter(s, WEBHOOK_CURSOR, lambda: s.scalar(select(func.max(Alert.id))) or 0)
+            fresh = list(s.scalars(select(Alert).where(Alert.id > cursor.value).order_by(Alert.id).limit(100)))
+            for n, alert in enumerate(fresh):
+                try:
+                    post_webhook(self.webhook, alert)  # type: ignore[arg-type]
+                except OSError as exc:
+                    log.warning("alert %s not delivered to the webhook, will retry: %s", alert.id, exc)
+                    return n
+                cursor.value = alert.id
+            return len(fresh)
 
     def stop(self) -> None:
         self._stop.set()

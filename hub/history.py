@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from hub import clones
+from hub import clones, outlets
 from hub.models import (Alert, Batch, Certificate, DiaryEntry, Event, Product, Stamp, Station,
                         utcnow)
 
@@ -208,14 +208,8 @@ class Outlets:
         with self._lock:
             hit = self._cache.get(key)
         if hit is None or time.monotonic() - hit[0] > OUTLETS_TTL_S:
-            sub = (select(Event.station_id).join(Stamp, Stamp.serial == Event.serial)
-                   .where(Stamp.batch_id.in_(key), Event.type.in_(("checked", "sold")),
-                          Event.applied.is_(True), Event.station_id != WEB_STATION).distinct())
-            stalls = s.scalars(select(Station).where(Station.kind == "stall", Station.id.in_(sub))
-                               .order_by(Station.name).limit(20))
             # Plain copies: the list outlives the session that read it.
-            hit = (time.monotonic(), [SimpleNamespace(id=st.id, name=st.name, place=st.place, lat=st.lat,
-                                                      lon=st.lon) for st in stalls])
+            hit = (time.monotonic(), [SimpleNamespace(**r._mapping) for r in s.execute(outlets.stalls(key))])
             with self._lock:
                 self._cache[key] = hit
         return hit[1]

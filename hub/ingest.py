@@ -26,6 +26,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import outlets
 from hub.models import Alert, Batch, Event, Product, Quarantine, Stamp, Station, TelemetrySample, aware, utcnow
 from hub.stamps import mint
 from tem import lifecycle, messages, topics
@@ -221,6 +222,7 @@ class Applier:
                 s.execute(_PG_UPDATE_STAMPS, {"rows": _json(values)})
             else:
                 s.execute(_UPDATE_STAMP, [{"b_" + k: v for k, v in row.items()} for row in values])
+        outlets.record(s, fresh, stamps, refusals)  # where to buy each batch (hub.outlets)
         if refusals:
             out.refused += len(refusals)
             for event_id, reason in refusals.items():

@@ -306,3 +306,12 @@ class EnrolmentCode(Base):
     expires_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class BatchOutlet(Base):
+    """Where to buy: a station that checked or sold a stamp of the batch (the page lists the
+    stalls among them). Kept by the ingestor (hub.outlets), so a page never joins a batch's
+    thousands of stamps to their events (0007)."""
+    __tablename__ = "batch_outlet"
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), primary_key=True)

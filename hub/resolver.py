@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from sqlalchemy import bindparam, case, cast, func, literal, null, select, union_all
 
-from hub import clones, history, linkset
+from hub import clones, history, linkset, outlets
 from hub.app import db
 from hub.checks import FLUSH_MS, CheckRecorder
 from hub.i18n import LANGUAGES, lang
@@ -408,13 +408,7 @@ def _all_certificates(conn: Any) -> dict[int, list[SimpleNamespace]]:
 
 def _stalls(conn: Any, batch_id: int) -> list[SimpleNamespace]:
     """Where to buy: stalls whose stations checked or sold stamps of the batch."""
-    e, sp, st = _event_t.c, _stamp_t.c, Station.__table__.c
-    sub = (select(e.station_id).join(_stamp_t, sp.serial == e.serial)
-           .where(sp.batch_id == batch_id, e.type.in_(("checked", "sold")), e.applied.is_(True),
-                  e.station_id != history.WEB_STATION).distinct())
-    rows = conn.execute(select(st.id, st.name, st.place, st.lat, st.lon)
-                        .where(st.kind == "stall", st.id.in_(sub)).order_by(st.name).limit(20))
-    return [_plain(r) for r in rows]
+    return [_plain(r) for r in conn.execute(outlets.stalls([batch_id]))]
 
 
 def _inspection(conn: Any, stamp: Any) -> SimpleNamespace:

@@ -3,12 +3,15 @@ SQLite and PostgreSQL: content negotiation, linkType, status codes, the forms a
 printed QR code takes, languages, check counting, clone alerts and rate limits."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from alembic import command
 from babel.messages.extract import extract_from_dir
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,9 +19,11 @@ from sqlalchemy import func, select
 
 from hub import db as hubdb
 from hub.i18n import SOURCE
-from hub.models import Alert, Event, Stamp
+from hub.ingest import Applier, Incoming
+from hub.models import Alert, BatchOutlet, Event, Stamp, Station
 from tests.web_fixtures import *  # noqa: F403
-from tests.web_fixtures import GTIN, GTIN13, LOT, OTHER_GTIN, Story, make_app
+from tem import messages, topics
+from tests.web_fixtures import GTIN, GTIN13, LOT, OTHER_GTIN, T0, Story, make_app
 
 LINKSET = "application/linkset+json"
 VOC = "https://gs1.org/voc/"
@@ -322,3 +327,77 @@ def test_checks_written_in_bulk_off_the_request_reach_the_database(story: Story,
     client.get(stamp_url(serial), environ_base={"REMOTE_ADDR": "10.9.0.4"})
     recorder.close()
     assert _stamp_checks(story.url, serial)[0] == before + 4
+
+
+# --- where to buy, kept by the ingestor; batch parts as fresh as the facts they show ----------
+
+def _outlets(url: str) -> set[tuple[int, str]]:
+    engine = hubdb.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {(r.batch_id, r.station_id) for r in conn.execute(select(BatchOutlet))}
+    finally:
+        engine.dispose()
+
+
+def _send(url: str, model: type, station: str, **fields: object):  # type: ignore[no-untyped-def]
+    engine = hubdb.make_engine(url)
+    try:
+        event = model(id=uuid.uuid4(), seq=time.time_ns() // 1000, station=station, at=T0 + dt.timedelta(days=5),
+                      **fields)
+        return Applier(hubdb.sessions(engine)).apply([Incoming(topics.topic(station, "evt"), event.dump())])
+    finally:
+        engine.dispose()
+
+
+def _add_stall(url: str) -> None:
+    engine = hubdb.make_engine(url)
+    try:
+        with hubdb.sessions(engine)() as s, s.begin():
+            if s.get(Station, "stall-dn") is None:
+                s.add(Station(id="stall-dn", kind="stall", name="Sạp Đà Nẵng", place="Chợ Hàn, Đà Nẵng",
+                              province="Đà Nẵng", lat=16.0680, lon=108.2240))
+    finally:
+        engine.dispose()
+
+
+def _stalls_listed(body: str) -> list[str]:
+    section = body.split('id="where-to-buy"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r"<strong>([^<]+)</strong>", section)
+
+
+def test_where_to_buy_lists_the_stalls_that_checked_or_sold_the_batch(story: Story, tmp_path: Path) -> None:
+    # Given the stalls that checked and sold stamps of the lot, through the ingestor, and one more stall
+    _add_stall(story.url)
+    outlets = _outlets(story.url)
+    assert {station for _batch, station in outlets} == {"stall-ct", "stall-hn"}
+    # When a stall tries to sell a cancelled stamp, the ingestor refuses it: that stall sold nothing
+    out = _send(story.url, messages.SoldEvent, "stall-dn", serial=story.serials["void"])
+    assert out.refused == 1 and _outlets(story.url) == outlets
+    # Then a stamp's page lists both stalls by name, the refused one not
+    body = make_app(story.url, tmp_path).test_client().get(stamp_url(story.serials["genuine"])).get_data(as_text=True)
+    assert _stalls_listed(body) == ["Sạp chị Hoa", "Sạp cô Ba"]
+    # And the migration rebuilds the same table from the events already applied
+    command.downgrade(hubdb.alembic_config(story.url), "0006")
+    hubdb.upgrade(story.url)
+    assert _outlets(story.url) == outlets
+
+
+def test_batch_parts_follow_the_facts_they_show(story: Story, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker that has shown the lot's stalls (its parts cached for the batch)
+    _add_stall(story.url)
+    app = make_app(story.url, tmp_path)
+    client = app.test_client()
+    url = stamp_url(story.serials["genuine"])
+    assert "Sạp Đà Nẵng" not in _stalls_listed(client.get(url).get_data(as_text=True))
+    # When a new stall checks a stamp of the lot and the worker's "where to buy" is reloaded
+    assert _send(story.url, messages.CheckedEvent, "stall-dn", serial=story.spare[7]).new_events == 1
+    monkeypatch.setitem(app.extensions["tem.page_facts"].TTL, "outlets", 0)
+    # Then the page lists it as soon as the reloaded facts arrive, in both languages
+    for _ in range(100):
+        if "Sạp Đà Nẵng" in _stalls_listed(client.get(url).get_data(as_text=True)):
+            break
+        time.sleep(0.05)
+    assert "Sạp Đà Nẵng" in _stalls_listed(client.get(url).get_data(as_text=True))
+    assert "Sạp Đà Nẵng" in _stalls_listed(client.get(url + "?lang=en").get_data(as_text=True))

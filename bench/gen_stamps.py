@@ -158,6 +158,7 @@ def generate(stamps: int, dbname: str, *, batches: int = 2000, products: int = 5
             event_buf.clear()
 
         seqs: dict[str, int] = {}
+        outlets: set[tuple[int, str]] = set()  # batch_outlet: stalls that checked or sold the batch's stamps
 
         def event(station: str, kind: str, serial: str, at: dt.datetime, **body: object) -> None:
             seqs[station] = seq = seqs.get(station, 0) + 1
@@ -185,13 +186,17 @@ def generate(stamps: int, dbname: str, *, batches: int = 2000, products: int = 5
                     for k in range(checks):
                         when = activated + dt.timedelta(days=rng.randint(2, 60), minutes=k)  # type: ignore[operator]
                         if rng.random() < 0.3:
-                            event(f"stall-{rng.randint(1, STALLS)}", "checked", serial, when)
+                            stall = f"stall-{rng.randint(1, STALLS)}"
+                            event(stall, "checked", serial, when)
+                            outlets.add((batch_id, stall))
                         else:
                             event("web", "checked", serial, when, verdict="active")
                 sold_at = void_reason = None
                 if state == "sold":
                     sold_at = activated + dt.timedelta(days=rng.randint(3, 90))  # type: ignore[operator]
-                    event(f"stall-{1 + (batch_id * 7 + n % 5) % STALLS}", "sold", serial, sold_at)
+                    stall = f"stall-{1 + (batch_id * 7 + n % 5) % STALLS}"
+                    event(stall, "sold", serial, sold_at)
+                    outlets.add((batch_id, stall))
                 elif state == "void":
                     void_reason = rng.choice(("damaged", "misprint", "recalled"))
                     event(f"pr-{coop}", "voided", serial, at + dt.timedelta(hours=1), reason=void_reason)
@@ -208,6 +213,8 @@ def generate(stamps: int, dbname: str, *, batches: int = 2000, products: int = 5
                         log(f"  {n:,} stamps, {n_events:,} events, {time.perf_counter() - t0:.0f} s")
         n_events += len(event_buf)
         flush()
+        with cur.copy("COPY batch_outlet (batch_id, station_id) FROM STDIN") as cp:
+            cp.write("".join(f"{b}\t{st}\n" for b, st in sorted(outlets)))
         cur.execute(f"SELECT setval(pg_get_serial_sequence('stamp', 'id'), {n})")
         cur.execute("INSERT INTO counter (name, value) VALUES ('stamp', %s)", (n,))
         conn.commit()

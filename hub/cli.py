@@ -4,9 +4,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import click
+from sqlalchemy import select
 
 from hub import db as hubdb
 from hub.broker import Broker
@@ -45,6 +48,13 @@ def write_broker(s: Settings, broker: Broker) -> None:
         broker.write(broker_accounts(session, s.hub_mqtt_password))
 
 
+def station_logins(engine: Any) -> dict[str, str | None]:
+    """Station id -> broker password hash, as the registry has them now."""
+    from hub.models import Station
+    with hubdb.sessions(engine)() as session:
+        return {sid: h for sid, h in session.execute(select(Station.id, Station.broker_hash))}
+
+
 @main.command()
 @click.option("--write-only", is_flag=True, help="write config, password file and ACL, then exit (another process runs mosquitto)")
 @click.option("--bind", default="127.0.0.1", envvar="TEM_BROKER_BIND", show_default=True, help="listener address")
@@ -54,8 +64,12 @@ def write_broker(s: Settings, broker: Broker) -> None:
               help="also a plain listener on this port, for the hub's own processes on a private network")
 @click.option("--autosave", type=int, default=2, envvar="TEM_BROKER_AUTOSAVE", show_default=True,
               help="save the broker's persistence file every this many seconds (docs/design-notes.md)")
-def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int | None, autosave: int) -> None:
-    """Run the embedded Mosquitto broker with logins and ACL from the station registry."""
+@click.option("--poll", type=click.FloatRange(min=0), default=5, envvar="TEM_BROKER_POLL_S", show_default=True,
+              help="look at the station registry this often and reload the broker when logins changed (0: only on SIGHUP)")
+def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int | None, autosave: int,
+           poll: float) -> None:
+    """Run the embedded Mosquitto broker with logins and ACL from the station registry; a
+    station registered, enrolled or retired in the console can log in (or not) within `--poll`."""
     s = _settings()
     if not s.embedded_broker:
         raise click.ClickException("MQTT_URL names an external broker: configure that one instead")
@@ -77,10 +91,25 @@ def broker(write_only: bool, bind: str, tls_dir: Path | None, internal_port: int
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: (write(), b.reload()))
+    engine = hubdb.make_engine(s.database_url)
+    logins = station_logins(engine)
+    next_poll = time.monotonic() + poll
     try:
         while not stop.wait(1):
             if b.proc and b.proc.poll() is not None:
                 raise click.ClickException(f"mosquitto stopped:\n{b.log_tail()}")
+            if poll and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + poll
+                try:
+                    now = station_logins(engine)
+                except Exception as exc:  # noqa: BLE001 - the database away: keep the logins the broker has
+                    click.echo(f"station registry not readable, broker logins unchanged: {exc}", err=True)
+                    continue
+                if now != logins:
+                    write()
+                    b.reload()
+                    logins = now
+                    click.echo(f"station logins changed: broker reloaded ({len(now)} stations)")
     except KeyboardInterrupt:
         pass
     finally:
@@ -145,7 +174,6 @@ def admin() -> None:
 @click.option("--product", "gtin", default=None, help="GTIN whose codes this print station receives")
 def add_station(station_id: str, kind: str, place: str, gtin: str | None) -> None:
     """Register a station and print its broker password (shown once)."""
-    from sqlalchemy import select
 
     from hub.models import Product
     from hub.stations import RegistryError, register
@@ -167,7 +195,7 @@ def add_station(station_id: str, kind: str, place: str, gtin: str | None) -> Non
             raise click.ClickException(str(exc)) from None
     click.echo(f"station {station_id} registered; broker password (store it in the station's mqtt.secret):")
     click.echo(password)
-    click.echo("Send SIGHUP to `tem broker` (or restart it) so the broker accepts the new login.")
+    click.echo("`tem broker` accepts the new login within its --poll period (an external broker: broker-config + HUP).")
 
 
 @admin.command("create-user")
@@ -205,7 +233,6 @@ def create_user(username: str, role: str, cooperative_id: int | None, password_s
 @click.option("--name", default="", help="what the token is for")
 def create_token(username: str, name: str) -> None:
     """Make an API token for a user and print it (shown once)."""
-    from sqlalchemy import select
 
     from hub.auth import create_token as new_token
     from hub.models import User
@@ -254,7 +281,7 @@ def enrol(station_id: str, mqtt_host: str | None, mqtt_port: int | None, ca_file
                               ca_pem=ca_pem, by="cli")
         session.add(_audit_row("enrolment_code", "station", station_id, expires=expires.isoformat()))
     click.echo(f"enrolment code for {station_id} (valid 24 h, once): {code}")
-    click.echo("Reload the broker (SIGHUP `tem broker`, or broker-config + HUP) so it accepts the new password.")
+    click.echo("`tem broker` accepts the new password within its --poll period (an external broker: broker-config + HUP).")
 
 
 @main.command()

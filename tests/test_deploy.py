@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 LONG_RUNNING = {"db", "mosquitto", "hub", "nginx", "ingest-1", "ingest-2", "station-line-1", "station-stall-1"}
-ONE_SHOT = {"certs", "migrate", "seed", "broker-config"}
+ONE_SHOT = {"certs", "migrate", "seed"}
 
 
 def env_example() -> dict[str, str]:
@@ -91,11 +91,11 @@ def test_docker_compose_accepts_the_file_with_the_example_env() -> None:
     # named volumes for the database, the instance directory and the CA;
     assert {"pgdata", "instance", "certs"} <= set(resolved["volumes"])
     assert "pgdata:/var/lib/postgresql/data" in _mounts(services["db"])
-    assert "certs:/certs" in _mounts(services["broker-config"]) and "certs:/certs" in _mounts(services["hub"])
+    assert "certs:/certs" in _mounts(services["mosquitto"]) and "certs:/certs" in _mounts(services["hub"])
     # the broker's TLS listener on the published port, and what enrolment codes hand stations.
     ports = [(int(p["published"]), int(p["target"])) for p in services["mosquitto"]["ports"]]
     assert ports == [(int(env["TEM_MQTTS_PORT"]), 8883)]
-    broker_env = services["broker-config"]["environment"]
+    broker_env = services["mosquitto"]["environment"]
     assert (broker_env["TEM_BROKER_PORT"], broker_env["TEM_BROKER_TLS_DIR"]) == ("8883", "/certs")
     hub_env = services["hub"]["environment"]
     assert (hub_env["TEM_STATION_MQTT_HOST"], str(hub_env["TEM_STATION_MQTT_PORT"]),
@@ -107,7 +107,7 @@ def test_compose_has_every_service_of_the_topology() -> None:
     services = compose()["services"]
     assert set(services) == LONG_RUNNING | ONE_SHOT
     assert [services[f"ingest-{i}"]["command"] for i in (1, 2)] == [["tem", "ingest"]] * 2
-    assert services["broker-config"]["command"] == ["tem", "broker", "--write-only"]
+    assert services["mosquitto"]["command"] == ["tem", "broker"]  # follows the station registry by itself
     assert services["migrate"]["command"] == ["tem", "db", "upgrade"]
     assert "gunicorn" in " ".join(services["hub"]["command"])
 

@@ -2,11 +2,12 @@
 and the "one check per client per stamp per window" rule that keeps reloads from
 inflating a stamp's check count.
 
-Storage is in memory by default; RATELIMIT_STORAGE_URI (e.g. redis://) shares it
-between gunicorn workers."""
+Storage is in memory by default, per worker; TEM_RATELIMIT_STORAGE_URI (redis://host:6379/0)
+shares the limits and the check window between gunicorn workers and web nodes."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 
@@ -18,7 +19,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 DEFAULTS = {
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": os.environ.get("TEM_RATELIMIT_STORAGE_URI") or "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     # A market vendor's phone may check a whole crate: generous per minute, bounded per hour.
     "TEM_PUBLIC_LIMIT": "120 per minute;3000 per hour",

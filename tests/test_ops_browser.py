@@ -132,7 +132,7 @@ def test_operator_sends_a_command_sees_the_answer_live_and_an_alert_when_the_sta
 
         def alert_listed() -> bool:
             page.goto("/ops/alerts")
-            return page.locator("#alerts", has_text="station_offline").count() > 0
+            return page.locator("#alerts", has_text="Station offline").count() > 0
 
         from tests.conftest import wait_until
         wait_until(alert_listed, timeout=20, every=0.5, what="station_offline alert listed")

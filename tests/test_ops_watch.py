@@ -85,8 +85,9 @@ def test_a_stopped_station_appears_in_the_alert_list_while_it_is_away(world: Wor
     try:
         app = make_app(world.url, tmp_path / "instance", TEM_WATCH_S=0.2, TEM_TELEMETRY_INTERVAL_S=1)
         admin = Console(app.test_client()).sign_in("admin")
-        wait_until(lambda: "station_offline" in admin.get("/ops/alerts").get_data(as_text=True),
-                   what="offline alert in the list")
+        # named in the operator's language (Vietnamese first), the kind kept for tools
+        wait_until(lambda: 'data-kind="station_offline">Trạm mất kết nối<' in admin.get("/ops/alerts").get_data(
+            as_text=True), what="offline alert in the list")
         app.extensions["tem.watcher"].stop()
     finally:
         watch.OFFLINE_GRACE_S = grace

@@ -950,5 +950,9 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             from flask_babel import format_datetime
             from hub.models import aware
             return format_datetime(aware(value), "yyyy-MM-dd HH:mm:ss")
-        return {"ts": ts}
+
+        def alert_kind(kind: str) -> str:
+            from hub import alertkinds, i18n
+            return alertkinds.title(kind, i18n.lang())
+        return {"ts": ts, "alert_kind": alert_kind}
 

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alertkinds import KINDS_EN, KINDS_VI
 from hub.models import Alert, Counter, HubSetting, aware, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,34 +43,6 @@ DIGEST_LIST = 50  # alerts listed in a digest; the rest are counted
 TIMEOUT_S = 10
 VN = dt.timezone(dt.timedelta(hours=7))
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-
-KINDS_VI = {
-    "station_offline": "Trạm mất kết nối",
-    "paper_out": "Máy in hết giấy",
-    "printer_error": "Máy in báo lỗi",
-    "codes_low": "Trạm sắp hết mã tem",
-    "outbox_backlog": "Sự kiện tồn đọng chưa gửi về máy chủ",
-    "suspected_clone": "Nghi tem bị sao chép",
-    "unknown_stamp": "Tem không có trong hệ thống",
-    "wrong_product": "Tem dán sai sản phẩm",
-    "unknown_batch": "Lô hàng không có trong hệ thống",
-    "illegal_transition": "Tem chuyển trạng thái không hợp lệ (tem đã hủy?)",
-    "inspection_failed": "Kiểm tra không đạt",
-}
-KINDS_EN = {
-    "station_offline": "Station offline",
-    "paper_out": "Printer out of paper",
-    "printer_error": "Printer error",
-    "codes_low": "Station running short of stamp codes",
-    "outbox_backlog": "Events piling up on the station",
-    "suspected_clone": "Suspected cloned stamp",
-    "unknown_stamp": "Stamp not known to the hub",
-    "wrong_product": "Stamp on the wrong product",
-    "unknown_batch": "Batch not known to the hub",
-    "illegal_transition": "Stamp state change refused (voided stamp?)",
-    "inspection_failed": "Inspection failed",
-}
-
 
 class MailError(Exception):
     """The SMTP server could not be reached or refused; str() says why, for the console."""

@@ -126,7 +126,8 @@ class CheckRecorder:
         counts = Counter(c.stamp_id for c in batch)
         with self.engine.begin() as conn:
             conn.execute(insert(Event), rows)
-            # Atomic in SQL: other workers count the same stamps.
+            # Atomic in SQL: other workers count the same stamps. In id order, so that two
+            # workers' writers lock rows in the same order and never deadlock.
             conn.execute(update(Stamp.__table__).where(Stamp.__table__.c.id == bindparam("sid"))
                          .values(checks=Stamp.__table__.c.checks + bindparam("n")),
-                         [{"sid": sid, "n": n} for sid, n in counts.items()])
+                         [{"sid": sid, "n": n} for sid, n in sorted(counts.items())])

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, cast, func, literal, null, select, union_all
 
 from hub import clones, history, linkset, outlets
+from hub import db as hubdb
 from hub.app import db
 from hub.checks import FLUSH_MS, CheckRecorder
 from hub.i18n import LANGUAGES, lang
@@ -35,8 +36,12 @@ def _setup(state) -> None:  # type: ignore[no-untyped-def]
     engine = app.extensions["tem.sessions"].kw["bind"]
     # Page reads run in autocommit: no BEGIN and COMMIT/ROLLBACK round trips around two SELECTs.
     app.extensions["tem.read_engine"] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    app.extensions["tem.checks"] = CheckRecorder(engine, int(app.config.get("TEM_CHECK_FLUSH_MS", FLUSH_MS)))
-    app.extensions["tem.page_facts"] = PageFacts(app.extensions["tem.read_engine"])
+    # The check writer and the facts reloader have their own pool (two connections at most):
+    # in the request threads' pool they made it overflow under load, and an overflow
+    # connection is a PostgreSQL backend started and stopped each time.
+    background = hubdb.make_engine(engine.url.render_as_string(hide_password=False))
+    app.extensions["tem.checks"] = CheckRecorder(background, int(app.config.get("TEM_CHECK_FLUSH_MS", FLUSH_MS)))
+    app.extensions["tem.page_facts"] = PageFacts(background.execution_options(isolation_level="AUTOCOMMIT"))
     app.extensions["tem.page_parts"] = BatchParts()
 
 
@@ -56,7 +61,7 @@ class PageFacts:
     DEFAULT_TTL = 120
 
     def __init__(self, engine: Any) -> None:
-        self.engine = engine
+        self.engine = engine  # for reloads in the background; first loads use the request's connection
         self._data: dict[tuple[str, Any], tuple[float, Any]] = {}
         self._reloading: set[tuple[str, Any]] = set()
         self._lock = threading.Lock()

@@ -66,21 +66,26 @@ class Server:
     def __init__(self, master: int, dbname: str):
         self.master, self.dbname = master, dbname
 
-    def pids(self) -> list[int]:
+    def pids(self) -> tuple[list[int], list[int]]:
+        """(gunicorn workers, their PostgreSQL backends)"""
         workers = subprocess.run(["pgrep", "-P", str(self.master)], capture_output=True, text=True).stdout.split()
         with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{self.dbname}") as conn:
             backends = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
                                                    "AND pid <> pg_backend_pid()", (self.dbname,))]
-        return [int(p) for p in workers] + backends
+        return [int(p) for p in workers], backends
 
 
 def measured(server: Server, url: str, connections: int, seconds: int, script: Path | None) -> dict[str, float]:
-    before_pids = server.pids()
-    before = cpu_seconds(before_pids)
+    workers, backends = server.pids()
+    before = cpu_seconds(workers), cpu_seconds(backends)
     result = wrk(url, connections, seconds, script)
-    pids = sorted(set(before_pids) | set(server.pids()))
+    after_workers, after_backends = server.pids()
     # a backend born during the run counts from zero
-    result["cpu_ms"] = (cpu_seconds(pids) - before) * 1000 / max(1.0, result["requests"])
+    per_request = 1000 / max(1.0, result["requests"])
+    result["worker_ms"] = (cpu_seconds(sorted(set(workers) | set(after_workers))) - before[0]) * per_request
+    result["db_ms"] = (cpu_seconds(sorted(set(backends) | set(after_backends))) - before[1]) * per_request
+    result["cpu_ms"] = result["worker_ms"] + result["db_ms"]
+    result["load"] = os.getloadavg()[0]
     return result
 
 
@@ -161,14 +166,14 @@ def main() -> None:
         print(f"\n{stamps:,} stamps, {events:,} events; gunicorn {args.workers} gthread workers x {args.threads} "
               f"threads, wrk -t2 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cores shared by all")
         print(f"{'what':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'timeout':>8} "
-              f"{'CPU ms/req':>10}")
+              f"{'CPU ms/req':>10} {'(gunicorn':>9} {'+ PG)':>6} {'load':>5}")
         rows = (("static file /static/tem.css", static),
                 (f"stamp page, cold caches, {len(cold)} serials", first),
                 (f"stamp page, warm, {len(fresh)} new serials", new),
                 ("stamp page, warm, same serials again", again))
         for label, r in rows:
             print(f"{label:44} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8.0f} "
-                  f"{r['timeouts']:8.0f} {r['cpu_ms']:10.2f}")
+                  f"{r['timeouts']:8.0f} {r['cpu_ms']:10.2f} {r['worker_ms']:9.2f} {r['db_ms']:6.2f} {r['load']:5.1f}")
         for label, r in rows[1:]:
             print(f"ratio page/static ({label.split(', ', 1)[1]}): throughput {r['rps'] / static['rps']:.3f}x, "
                   f"p99 latency {r['p99'] / static['p99']:.1f}x, server+database CPU per request "

@@ -206,15 +206,25 @@ NOTES = """\
 - Frame times are whole `decode()` calls on empty scenes and on frames with one clean code;
   the fallback ladder (and its un-warp) only runs on frames with a located-but-unread symbol or loose
   finder patterns, and a step already running at the deadline finishes, so a hard frame can take up
-  to one un-warp attempt (~10-30 ms) past the budget.
+  to one un-warp attempt (~30-60 ms) past the budget.
 - Motion: a smear of 1.5-3 modules leaves no finder pattern to trigger the ladder, so a frame with
   nothing read whose gradients point mostly one way (structure-tensor coherence >= 0.3) gets Wiener
   deconvolution along the estimated direction with a few smear lengths, half size first
   (station/scanner/deblur.py); under a frame budget it takes at most 60 ms of it. Empty scenes with
   long straight edges pass that test too: that is the cost in the "no code" p95.
-- Below goal: crumpled (the grid-fitting un-warp recovers some; those left have creases that fold
-  modules or a symbol corner zxing places more than a module off). Glare, blurred and noise vary
-  with the budget and the machine's load: the steps that read them come late in the ladder.
+- Crumpled: the un-warp (station/scanner/unwarp.py) grows the module grid cell by cell from the
+  finder patterns (each finder's own corners seed its 7x7 cells and local module vectors: a crease
+  can make a finder's modules a third larger than the symbol's average) and the alignment pattern,
+  best-measured cells first; each cell is predicted from its known neighbours and corrected by the
+  phase of the module edges along a few lines of a 5x5-module window. The sampled matrix gets the
+  fixed patterns (finders, separators, timing, alignment, dark module) restored and is read by
+  zxing-cpp as a perfect symbol; its error correction and the stamp URL checks vouch for it. It
+  runs after the cheap whole-frame fixes, on finders from three binarisations, about 30-60 ms.
+- Glare: a saturated blob over a finder hides it, so no three finders make a symbol; after the
+  upscaling steps the un-warp guesses the hidden finder from each pair found (beside either, or
+  across the diagonal), ranks the guesses by how well the timing lines alternate, and grows the
+  grid from the best two. The one glare frame left has its blob over the middle of the data.
+- "flatten" blurs the background at an eighth of the size (it took ~50 ms a call at full size).
 - The machine's 2 cores are shared with other work; the run's load average is printed above the
   tables, and per-frame times under load are upper bounds."""
 

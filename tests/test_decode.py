@@ -77,6 +77,24 @@ def test_a_rectangular_micro_qr_holding_a_valid_stamp_url_is_not_accepted():
     assert decode(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)) == []
 
 
+def test_three_finder_patterns_round_random_modules_never_yield_a_payload():
+    # the un-warp restores a symbol's fixed patterns before reading: that must not make a
+    # payload out of modules that hold none
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        mat = rng.random((29, 29)) < 0.5
+        mat[:8, :8] = mat[:8, -8:] = mat[-8:, :8] = False
+        for r, c in ((0, 0), (0, 22), (22, 0)):
+            mat[r:r + 7, c:c + 7] = True
+            mat[r + 1:r + 6, c + 1:c + 6] = False
+            mat[r + 2:r + 5, c + 2:c + 5] = True
+        img = cv2.resize(np.where(np.pad(mat, 4), 20, 240).astype(np.uint8), None, fx=5, fy=5,
+                         interpolation=cv2.INTER_NEAREST)
+        frame = np.full((images.H, images.W), 200, np.uint8)
+        frame[100:100 + img.shape[0], 150:150 + img.shape[1]] = img
+        assert decode(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)) == []
+
+
 def test_random_web_addresses_are_not_accepted():
     rng = np.random.default_rng(3)
     for _ in range(20):

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.scanner import deblur, ladder, readers
+from station.scanner import deblur, ladder, readers, unwarp
 from tem.stamp import StampURLError, parse_stamp_url
 
 
@@ -38,10 +38,10 @@ def decode(frame: np.ndarray, hosts: frozenset[str] | None = None,
     failed = [s.quad for s in sightings if s.text is None]
     # The ladder costs time, so it only runs when a code is seen but not read: a symbol the
     # reader located but could not decode, or finder patterns outside every code read.
-    loose = ladder.unexplained(ladder.finder_candidates(gray), read_quads)
+    loose = ladder.unexplained(unwarp.finders(gray, smooth=1.0), read_quads)
     want = max(len(failed), len(loose) // 3 + (1 if len(loose) % 3 >= 2 else 0))
     if want:
-        for text in ladder.run(gray, failed, want, deadline, accept):
+        for text in ladder.run(gray, want, deadline, accept):
             if text not in accepted:
                 accepted.append(text)
     if not accepted and (deadline is None or time.perf_counter() < deadline):

@@ -232,16 +232,15 @@ def grow(gray: np.ndarray, h: np.ndarray, n: int, seeds: list[tuple[int, int]], 
     inside = np.zeros((n + 2, n + 2), bool)
     inside[1:-1, 1:-1] = True
 
-    def fix(r, c, pred, vx, vy):
-        dx, dy, qx, qy = _measure(g, pred, vx, vy)
+    def place(r, c, pred, vx, vy, dx, dy, qx, qy):
+        """Cells at their predictions moved by the measured offsets, where measured clearly."""
         pos[r, c] = pred + np.where(qx > QMIN, dx, 0)[:, None] * vx + np.where(qy > QMIN, dy, 0)[:, None] * vy
         known[r, c] = True
-        return qx, qy
 
-    r = np.array([a for a, _ in seeds]) + 1
-    c = np.array([b for _, b in seeds]) + 1
-    if len(seeds):
-        fix(r, c, m0[r - 1, c - 1], ex[r, c], ey[r, c])
+    if seeds:
+        r = np.array([a for a, _ in seeds]) + 1
+        c = np.array([b for _, b in seeds]) + 1
+        place(r, c, m0[r - 1, c - 1], ex[r, c], ey[r, c], *_measure(g, m0[r - 1, c - 1], ex[r, c], ey[r, c]))
     for oy, ox, p, vx, vy in finder_cells:
         pos[oy + 1:oy + 8, ox + 1:ox + 8] = p
         ex[oy + 1:oy + 8, ox + 1:ox + 8] = vx
@@ -271,9 +270,7 @@ def grow(gray: np.ndarray, h: np.ndarray, n: int, seeds: list[tuple[int, int]], 
         cut = int(len(score) * (1 - ACCEPT))
         keep = score >= np.partition(score, cut)[cut]
         r, c, pred, vx, vy = r[keep], c[keep], pred[keep], vx[keep], vy[keep]
-        dx, dy, qx, qy = dx[keep], dy[keep], qx[keep], qy[keep]
-        pos[r, c] = pred + np.where(qx > QMIN, dx, 0)[:, None] * vx + np.where(qy > QMIN, dy, 0)[:, None] * vy
-        known[r, c] = True
+        place(r, c, pred, vx, vy, dx[keep], dy[keep], qx[keep], qy[keep])
         # the module vectors follow the cells' real spacing, half carried, half measured
         for vec, (a, b) in ((ex, (0, 1)), (ey, (1, 0))):
             spacing = np.zeros((len(r), 2))

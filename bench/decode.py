@@ -230,7 +230,7 @@ NOTES = """\
   generator is unchanged.
 - Crumpled leans on the wall-clock budget more than any other category (an un-warp is ~30-60 ms
   of it): on this 2-core machine runs gave crumpled 100% at load 3.0 and 22% at load 11 (both just
-  before the last speed-up of the grid growing) and 95% at load 6.1 (this run); without a budget
+  before the last speed-up of the grid growing) and 95% at load 6.1 (after it); without a budget
   (what the tests hold it to) it reads all 20 test frames.
 - The machine's 2 cores are shared with other work; the run's load average is printed above the
   tables, and per-frame times under load are upper bounds."""

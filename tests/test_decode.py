@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -115,21 +114,18 @@ def test_every_code_in_a_crowded_frame_is_read():
     assert sorted(decode(frame)) == sorted(expected)
 
 
-def test_a_frame_with_no_code_is_cheap_and_empty():
-    frames = [images.empty_frame(i) for i in range(10)]
-    t0 = time.perf_counter()
-    for f in frames:
-        assert decode(f, budget_ms=50) == []
-    # 15 frames/s leaves 66 ms a frame for everything; decoding an empty scene must be far less
-    assert (time.perf_counter() - t0) / len(frames) < 0.066
+def test_a_frame_with_no_code_yields_nothing():
+    # (its cost, against the 15 frames/s goal, is measured in bench/decode.py, not asserted here)
+    for i in range(10):
+        assert decode(images.empty_frame(i), budget_ms=50) == []
 
 
 def test_the_budget_bounds_the_fallback_ladder():
-    frame, _ = images.frame("crumpled", 0)
-    t0 = time.perf_counter()
-    decode(frame, budget_ms=20)
-    # the step running at the deadline is allowed to finish; one un-warp attempt is the longest
-    assert time.perf_counter() - t0 < 0.25
+    # A crumpled code needs the ladder's un-warp: with no time left after the first pass no
+    # step of the ladder starts (a step already running at the deadline would finish).
+    frame, expected = images.frame("crumpled", 0)
+    assert decode(frame, budget_ms=0) == []
+    assert decode(frame) == expected
 
 
 def test_a_grey_frame_is_accepted_as_well_as_bgr():

@@ -132,11 +132,11 @@ class BatchParts:
     @staticmethod
     def _render(made_from: tuple[Any, ...]) -> SimpleNamespace:
         product, batch, coop, diary, certificates, outlets = made_from
-        macros = current_app.jinja_env.get_template("_macros.html").module
+        macros: Any = current_app.jinja_env.get_template("_macros.html").module
         # Keyed by identity: the entry keeps `diary` alive, so no other object can take an id.
-        return SimpleNamespace(facts=macros.facts_rows(product, batch, coop),  # type: ignore[attr-defined]
-                               lines={id(step): macros.timeline_item(step) for step in diary},  # type: ignore[attr-defined]
-                               about=macros.about(certificates, outlets, coop, map_url(coop) if coop else None))  # type: ignore[attr-defined]
+        return SimpleNamespace(facts=macros.facts_rows(product, batch, coop),
+                               lines={id(step): macros.timeline_item(step) for step in diary},
+                               about=macros.about(certificates, outlets, coop, map_url(coop) if coop else None))
 
     @staticmethod
     def _steps(page: history.Page, parts: SimpleNamespace) -> SimpleNamespace:
@@ -438,6 +438,7 @@ def _inspection(conn: Any, stamp: Any) -> SimpleNamespace:
 
 
 INSPECTOR_EVENTS = 500
+_NO_CERTIFICATES: list[Any] = []  # never changed
 
 
 def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: Any, events: list[Any],
@@ -489,7 +490,8 @@ def _stamp_page(conn: Any, facts: PageFacts, stamp: Any, batch: Any, product: An
     page.steps = sorted(steps, key=lambda step: step.sort_key)
     if product is not None:
         product_id = product.id
-        page.certificates = facts.get("certificates", 0, _all_certificates, conn).get(product_id, [])
+        # One shared empty list: the batch's cached parts are kept while this is the same object.
+        page.certificates = facts.get("certificates", 0, _all_certificates, conn).get(product_id, _NO_CERTIFICATES)
     return page
 
 

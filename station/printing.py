@@ -320,7 +320,7 @@ class PrintFlow:
 
     # -- status, errors, lamp -------------------------------------------------------------------
     def _set_status(self, status: PrinterStatus) -> None:
-        self.status, self.status_at = status, time.monotonic()
+        # The alert (a durable write) first: what the page shows then changes with the lamp.
         if not status.ready and status.state != self._alerted_state and status.state != "unknown":
             self._alerted_state = status.state
             self.record("alert", code=f"printer_{status.state}"[:40],
@@ -328,6 +328,7 @@ class PrintFlow:
             self._beep("error")
         elif status.ready:
             self._alerted_state = ""
+        self.status, self.status_at = status, time.monotonic()
         self._update_lamp()
 
     def _refuse(self, message: str) -> None:

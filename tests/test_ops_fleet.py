@@ -22,6 +22,7 @@ def test_the_dashboard_pages_a_large_fleet(ops_app: Flask, ops_seeded: Seeded, c
     admin = console("admin")
     first = admin.get("/ops/").get_data(as_text=True)
     assert len(re.findall(r'<tr data-station="', first)) == FLEET_PAGE
+    assert '<td data-kind="stall">sạp chợ</td>' in first  # the station's kind in the operator's words
     assert '<a href="?page=2">2</a>' in first and "/ops/fleet.json?page=1" in first
     versions = first[first.index('<table id="versions">'):]
     assert '<tr><td>tem-station 0.1.0</td><td>–</td><td class="num">150</td></tr>' in versions

@@ -954,5 +954,9 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
         def alert_kind(kind: str) -> str:
             from hub import alertkinds, i18n
             return alertkinds.title(kind, i18n.lang())
-        return {"ts": ts, "alert_kind": alert_kind}
+
+        def station_kind(kind: str) -> str:
+            return {"print": _("print line"), "activation": _("activation line"),
+                    "stall": _("market stall")}.get(kind, kind)
+        return {"ts": ts, "alert_kind": alert_kind, "station_kind": station_kind}
 

@@ -189,6 +189,18 @@ def pump(sims: list[SimStation], timeout: float) -> None:
             client.loop_write()
 
 
+def housekeeping(sims: list[SimStation], last: float) -> float:
+    """Once a second: resend what the hub left unacknowledged, and keepalive pings."""
+    now = time.monotonic()
+    if now - last <= 1:
+        return last
+    t = time.time()
+    for s in sims:
+        s.resend_stale(t)
+        s.client.loop_misc()
+    return now
+
+
 def sim_worker(stations: list[tuple[str, str, str, list[str]]], pool: list[str], port: int, rate: float,
                duration: float, drain: float, go: mp.Event, ready: mp.Queue, results: mp.Queue) -> None:
     """Run a share of the stations at `rate` events/s in total; report counts and latencies."""
@@ -225,25 +237,13 @@ def sim_worker(stations: list[tuple[str, str, str, list[str]]], pool: list[str],
             if elapsed >= tele_offsets[i] + tele_sent[i] * TELEMETRY_EVERY_S:
                 sims[i].send_telemetry()
                 tele_sent[i] += 1
-        now = time.monotonic()
-        if now - last_resend > 1:
-            t = time.time()
-            for s in sims:
-                s.resend_stale(t)
-                s.client.loop_misc()
-            last_resend = now
+        last_resend = housekeeping(sims, last_resend)
         pump(sims, 0.005)
     sent_for = time.monotonic() - start
     drain_end = time.monotonic() + drain
     while time.monotonic() < drain_end and any(s.pending for s in sims):
         pump(sims, 0.05)
-        now = time.monotonic()
-        if now - last_resend > 1:
-            t = time.time()
-            for s in sims:
-                s.resend_stale(t)
-                s.client.loop_misc()
-            last_resend = now
+        last_resend = housekeeping(sims, last_resend)
     unacked = sum(len(s.pending) for s in sims)
     for s in sims:
         s.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from station import config as station_config
 from station.codebook import Codebook
 from station.runtime import Station
 from tem.codes import Keyring
+from tests.conftest import wait_until  # noqa: F401 - the print tests import it from here
 
 GTIN = "08934567890120"
 KEYRING = Keyring({"A": b"test-key-0123456789abcdef"})
@@ -59,13 +59,3 @@ def decode(image) -> list[str]:  # type: ignore[no-untyped-def]
 
 def serial_of(url: str) -> str:
     return url.rsplit("/", 1)[-1]
-
-
-def wait_until(predicate, timeout: float = 20, every: float = 0.02, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

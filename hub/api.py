@@ -363,8 +363,7 @@ def epcis_export() -> Any:
     if batch_id is not None:
         _scoped_batch(s, batch_id)
     try:
-        lo, hi = reports._bounds(reports.parse_day(request.args.get("start")),
-                                 reports.parse_day(request.args.get("end")))
+        lo, hi = reports.day_range(request.args.get("start"), request.args.get("end"))
     except ValueError:
         raise ApiError(400, "bad_request", "dates as YYYY-MM-DD") from None
     doc = epcis.document(s, current_app.config["PUBLIC_HOST"], batch_id=batch_id, start=lo, end=hi,

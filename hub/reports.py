@@ -158,3 +158,9 @@ def parse_day(text: str | None) -> dt.date | None:
     if not text:
         return None
     return dt.date.fromisoformat(text)
+
+
+def day_range(start: str | None, end: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The instants bounding the days `start`..`end` (YYYY-MM-DD, Vietnam's days, either may be
+    empty); ValueError on a malformed date."""
+    return _bounds(parse_day(start), parse_day(end))

@@ -852,8 +852,7 @@ def reports_epcis() -> Any:
     if batch_id is not None:
         _scoped_batch(s, batch_id)
     try:
-        lo, hi = reports._bounds(reports.parse_day(request.args.get("start")),
-                                 reports.parse_day(request.args.get("end")))
+        lo, hi = reports.day_range(request.args.get("start"), request.args.get("end"))
     except ValueError:
         abort(400)
     doc = epcis.document(s, current_app.config["PUBLIC_HOST"], batch_id=batch_id, start=lo, end=hi,

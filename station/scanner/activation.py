@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, jsonify, render_template, request
 
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
-from station.scanner.feedback import Lamp, Speaker
+from station.scanner import feedback
 from station.kiosk.guard import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError
 from station.scanner.watch import CameraWatch
@@ -31,9 +31,7 @@ class ActivationFlow:
         self.station = station
         self.cfg = station.cfg
         self.cache = StampCache(self.cfg.data_dir / "stamps.db")
-        self.lamp = Lamp(self.cfg.gpio.led_pin if self.cfg.gpio else None,
-                         self.cfg.gpio.buzzer_pin if self.cfg.gpio else None)
-        self.speaker = Speaker(self.cfg.data_dir / "sounds", self.cfg.scan.sound)
+        self.lamp, self.speaker = feedback.for_station(self.cfg)
         self.counts: dict[str, dict[str, int]] = {}  # lot -> activated / rejected / again
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
         self.paused = False

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import wave
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 RATE = 16000
@@ -94,3 +95,10 @@ class Lamp:
         self.buzzes += 1
         if self._buzzer is not None:
             self._buzzer.beep(on_time=seconds, off_time=0.1, n=1)
+
+
+def for_station(cfg: Any) -> tuple[Lamp, Speaker]:
+    """The scan station's lamp/buzzer (GPIO pins from its config, none without) and speaker."""
+    gpio = cfg.gpio
+    return (Lamp(gpio.led_pin if gpio else None, gpio.buzzer_pin if gpio else None),
+            Speaker(cfg.data_dir / "sounds", cfg.scan.sound))

@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify, render_template, request, send_file
 from station.kiosk.i18n import COOKIE, LANGUAGES, current_language, translator
 from station.scanner.ask import HubQuestions
 from station.scanner.capture import open_source
-from station.scanner.feedback import Lamp, Speaker
+from station.scanner import feedback
 from station.scanner.handheld import HidScanner, SerialScanner
 from station.kiosk.guard import same_origin_posts
 from station.scanner.stampcache import StampCache, SyncError, local_time
@@ -38,9 +38,7 @@ class VendorFlow:
         self.cfg = station.cfg
         self.cache = StampCache(self.cfg.data_dir / "stamps.db")
         self.questions = HubQuestions(station)
-        self.lamp = Lamp(self.cfg.gpio.led_pin if self.cfg.gpio else None,
-                         self.cfg.gpio.buzzer_pin if self.cfg.gpio else None)
-        self.speaker = Speaker(self.cfg.data_dir / "sounds", self.cfg.scan.sound)
+        self.lamp, self.speaker = feedback.for_station(self.cfg)
         self.recent: deque[dict[str, Any]] = deque(maxlen=10)
         self.last: dict[str, Any] | None = None
         self.checked = 0

@@ -108,6 +108,7 @@ class Link:
 
     def _on_disconnect(self, _c: Any, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if not self._stop.is_set():
             self.last_error = f"lost the broker: {reason}"
             log.warning("%s", self.last_error)

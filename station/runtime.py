@@ -100,9 +100,13 @@ class Station:
         return messages.Telemetry(
             at=messages.now(), config_version=self.cfg.config_version, outbox=self.outbox.backlog(),
             cpu_temp=_cpu_temp(), uptime_s=round(time.monotonic() - self.started, 1), **self.flow.telemetry())
+
     def _telemetry_loop(self) -> None:
-        self.link.connected.wait(5)  # the first report as soon as the link is up
         while not self._stop.is_set():
+            # Report once the broker has confirmed our subscriptions: what the hub answers a
+            # report with (a block of codes for a station running short) must reach us.
+            if not self.link.subscribed.wait(1):
+                continue
             try:
                 self.link.publish_telemetry(self.telemetry())
             except Exception:
